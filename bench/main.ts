@@ -1,0 +1,18 @@
+/**
+ * Benchmarks (never tests): `npm run bench -- NAME [options]`.
+ *   train    images/s of a bireal18 training step at 64/128/224 px (see bench/train.ts)
+ *   kernels  GFLOP/s of the conv gradient kernels and MaxPoolGrad (see bench/kernels.ts)
+ */
+const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
+  train: () => import('./train.js'),
+  kernels: () => import('./kernels.js'),
+};
+
+const [name = 'train', ...args] = process.argv.slice(2);
+const load = BENCHES[name];
+if (load === undefined) {
+  console.error(`unknown benchmark '${name}'; valid: ${Object.keys(BENCHES).join(', ')}`);
+  process.exitCode = 2;
+} else {
+  await (await load()).run(args);
+}

@@ -1,0 +1,98 @@
+/**
+ * Picks and initialises the TensorFlow.js backend.
+ *
+ * Order of preference: `tensorflow` (the optional peer `@tensorflow/tfjs-node`, when installed),
+ * then `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD where the host supports it; the default),
+ * then the pure-JS `cpu` backend. Set `BIREAL_BACKEND=wasm|cpu|tensorflow` to force one.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { registerTrainingKernels } from './kernels.js';
+
+/** The backends this library knows how to start. */
+export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+/** A backend name as TensorFlow.js spells it (`tensorflow` is tfjs-node). */
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Options of {@link initBackend}. */
+export interface BackendOptions {
+  /** Force a backend instead of the automatic choice. */
+  backend?: BackendName;
+  /** Folder or URL prefix holding the tfjs wasm binaries (browsers); Node finds them itself. */
+  wasmPaths?: string;
+  /** Print the chosen backend (once per process). Default true. */
+  log?: boolean;
+}
+
+let announced = false;
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+function envBackend(): BackendName | undefined {
+  const value = isNode ? process.env['BIREAL_BACKEND'] : undefined;
+  if (value === undefined || value === '') return undefined;
+  if (!(BACKENDS as readonly string[]).includes(value)) {
+    throw new Error(`BIREAL_BACKEND=${value} is not a backend; use one of ${BACKENDS.join(', ')}`);
+  }
+  return value as BackendName;
+}
+
+async function tryTensorflow(): Promise<boolean> {
+  if (!isNode) return false;
+  try {
+    // Optional peer dependency: present only when the user installed it.
+    await import(/* webpackIgnore: true */ '@tensorflow/tfjs-node' as string);
+    return tf.findBackend('tensorflow') !== null || tf.findBackendFactory('tensorflow') !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function wasmDirectory(): Promise<string> {
+  const { createRequire } = await import('node:module');
+  const { dirname } = await import('node:path');
+  const require = createRequire(import.meta.url);
+  // The package's Node entry lives in dist/, next to its .wasm files.
+  return dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/';
+}
+
+async function setupWasm(wasmPaths: string | undefined): Promise<void> {
+  if (tf.findBackend('wasm') !== null) return; // already initialised: paths are fixed
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  wasm.setWasmPaths(wasmPaths ?? (isNode ? await wasmDirectory() : '/'));
+}
+
+/** Describes the running backend in one line, e.g. `wasm (SIMD, 1 thread)`. */
+export function describeBackend(): string {
+  const name = tf.getBackend();
+  if (name !== 'wasm') return name;
+  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
+  const threaded = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+  return `wasm (${simd}, ${threaded ? 'multi-threaded' : '1 thread'})`;
+}
+
+/**
+ * Starts the best available backend (see the module comment), registers the training kernels it
+ * lacks, prints its name once and returns it.
+ */
+export async function initBackend(options: BackendOptions = {}): Promise<BackendName> {
+  const wanted = options.backend ?? envBackend();
+  const candidates: BackendName[] = wanted ? [wanted] : [...BACKENDS];
+  for (const name of candidates) {
+    if (name === 'tensorflow' && !(await tryTensorflow())) {
+      if (wanted) throw new Error('backend tensorflow needs @tensorflow/tfjs-node installed');
+      continue;
+    }
+    if (name === 'wasm') await setupWasm(options.wasmPaths);
+    if (await tf.setBackend(name)) {
+      await tf.ready();
+      registerTrainingKernels(name);
+      if (options.log !== false && !announced) {
+        announced = true;
+        console.error(`bireal: tfjs backend ${describeBackend()}`);
+      }
+      return name;
+    }
+    if (wanted) throw new Error(`backend ${name} failed to initialise`);
+  }
+  throw new Error('no TensorFlow.js backend could be initialised');
+}

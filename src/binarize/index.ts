@@ -1,0 +1,142 @@
+/**
+ * 1-bit binarization of activations and weights with the gradient estimators of Bi-Real Net
+ * (Liu et al., ECCV 2018) and its baselines. Each function is a forward sign plus a custom
+ * backward pass, written with `tf.customGrad`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Gradient estimators for the activation sign, by name. */
+export const ESTIMATORS = ['ste', 'clipped-ste', 'approx-sign'] as const;
+/** How the backward pass approximates d sign(x) / dx. */
+export type Estimator = (typeof ESTIMATORS)[number];
+
+/** Weight binarizers, by name. */
+export const BINARIZERS = ['sign', 'scaled', 'magnitude-aware', 'magnitude-aware-authors'] as const;
+/** How weights are binarized (forward) and how their gradient is passed (backward). */
+export type Binarizer = (typeof BINARIZERS)[number];
+
+/** Throws a clear error unless `name` is one of `valid`; returns it typed. */
+export function checkName<T extends string>(kind: string, name: string, valid: readonly T[]): T {
+  if (!(valid as readonly string[]).includes(name)) {
+    throw new Error(`unknown ${kind} '${name}'; valid: ${valid.join(', ')}`);
+  }
+  return name as T;
+}
+
+/** sign(x) with sign(0) = +1, so every output is exactly -1 or +1 (tf.sign(0) is 0). */
+export function signPlusMinusOne<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.sign(tf.add(tf.sign(x), 0.5))) as T;
+}
+
+type UnaryForward = (
+  x: tf.Tensor,
+  save: tf.GradSaveFunc,
+) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor };
+
+/** `tf.customGrad` for a one-input function, with precise types. */
+function unaryCustomGrad(forward: UnaryForward): (x: tf.Tensor) => tf.Tensor {
+  const op = tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (x) => op(x);
+}
+
+/** 1{|x| <= 1} as float: the derivative of clip(x, -1, 1) with the boundary included. */
+function insideClosedUnit(x: tf.Tensor): tf.Tensor {
+  return tf.cast(tf.lessEqual(tf.abs(x), 1), 'float32');
+}
+
+/** 1{|x| < 1} as float: the boundary excluded. */
+function insideOpenUnit(x: tf.Tensor): tf.Tensor {
+  return tf.cast(tf.less(tf.abs(x), 1), 'float32');
+}
+
+/**
+ * The backward factor d sign(x)/dx of each estimator:
+ * - `ste`: 1 everywhere (straight-through);
+ * - `clipped-ste`: 1{|x| <= 1}, the derivative of clip(x, -1, 1);
+ * - `approx-sign`: Bi-Real's ApproxSign, the derivative of the piecewise quadratic
+ *   F(x) = -1 (x < -1), 2x + x^2 (-1 <= x < 0), 2x - x^2 (0 <= x < 1), 1 (x >= 1),
+ *   i.e. max(0, 2 - 2|x|).
+ */
+export function estimatorGradient(x: tf.Tensor, estimator: Estimator): tf.Tensor {
+  return tf.tidy(() => {
+    switch (estimator) {
+      case 'ste':
+        return tf.onesLike(x);
+      case 'clipped-ste':
+        return insideClosedUnit(x);
+      case 'approx-sign':
+        return tf.relu(tf.sub(2, tf.mul(2, tf.abs(x))));
+    }
+  });
+}
+
+/**
+ * Binarizes activations: forward sign(x) in {-1, +1} (sign(0) = +1); backward
+ * dy * {@link estimatorGradient}(x, estimator).
+ */
+export function binarizeActivation<T extends tf.Tensor>(x: T, estimator: Estimator): T {
+  checkName('estimator', estimator, ESTIMATORS);
+  const op = unaryCustomGrad((input, save) => {
+    save([input]);
+    return {
+      value: signPlusMinusOne(input),
+      gradFunc: (dy, saved) => tf.mul(dy, estimatorGradient(saved[0] as tf.Tensor, estimator)),
+    };
+  });
+  return op(x) as T;
+}
+
+/**
+ * alpha = mean(|W|) per output channel: over every axis but the last, which is the output-channel
+ * axis of a tfjs conv kernel [kh, kw, cIn, cOut] and of a dense kernel [in, out].
+ */
+export function channelScale(w: tf.Tensor): tf.Tensor {
+  const axes = w.shape.slice(0, -1).map((_, axis) => axis);
+  return tf.tidy(() => tf.mean(tf.abs(w), axes, true));
+}
+
+/**
+ * Binarizes weights. All variants take W of shape [..., cOut] and return a tensor of the same
+ * shape; `alpha` below is {@link channelScale}(W), treated as a constant in the backward pass.
+ *
+ * | binarizer | forward | backward dL/dW |
+ * |---|---|---|
+ * | `sign` | sign(W) | dL/dWb * 1{abs(W) <= 1} (clipped STE, as in BNN) |
+ * | `scaled` | alpha * sign(W) | dL/dWb * 1{abs(W) <= 1} (clipped STE, XNOR-style scaling) |
+ * | `magnitude-aware` | alpha * sign(W) | dL/dWb * alpha * 1{abs(W) < 1} (the paper; Larq's `MagnitudeAwareSign`) |
+ * | `magnitude-aware-authors` | alpha * sign(W) | dL/dWb * 1{abs(W) <= 1} (the authors' PyTorch code) |
+ *
+ * The paper's magnitude-aware gradient scales the sign's clipped-STE gradient by alpha, the
+ * derivative of alpha * clip(W, -1, 1) with alpha held constant. The authors' released PyTorch
+ * code builds `alpha*sign(W)` detached plus `clamp(W,-1,1) - clamp(W,-1,1).detach()`, which
+ * passes dL/dWb * 1{-1 <= W <= 1}: no alpha factor and the boundary included. That is
+ * numerically the same rule as `scaled`; it keeps its own name so experiments can say which
+ * reference they follow. Since alpha is the mean of |W| and weights are usually far below 1,
+ * the paper's rule makes weight updates roughly alpha times smaller for plain SGD (Adam largely
+ * cancels a constant per-channel factor).
+ */
+export function binarizeWeight<T extends tf.Tensor>(w: T, binarizer: Binarizer): T {
+  checkName('binarizer', binarizer, BINARIZERS);
+  const op = unaryCustomGrad((input, save) => {
+    const signs = signPlusMinusOne(input);
+    if (binarizer === 'sign') {
+      save([input]);
+      return {
+        value: signs,
+        gradFunc: (dy, saved) => tf.mul(dy, insideClosedUnit(saved[0] as tf.Tensor)),
+      };
+    }
+    const alpha = channelScale(input);
+    save([input, alpha]);
+    return {
+      value: tf.mul(signs, alpha),
+      gradFunc: (dy, saved) => {
+        const [weights, scale] = saved as [tf.Tensor, tf.Tensor];
+        return binarizer === 'magnitude-aware'
+          ? tf.mul(tf.mul(dy, scale), insideOpenUnit(weights))
+          : tf.mul(dy, insideClosedUnit(weights));
+      },
+    };
+  });
+  return op(w) as T;
+}
