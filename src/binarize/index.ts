@@ -23,9 +23,12 @@ export function checkName<T extends string>(kind: string, name: string, valid: r
   return name as T;
 }
 
-/** sign(x) with sign(0) = +1, so every output is exactly -1 or +1 (tf.sign(0) is 0). */
+/**
+ * sign(x) with sign(0) = +1, so every output is exactly -1 or +1. Not built on `tf.sign`:
+ * sign(0) is 0 there, and the wasm backend's Sign also returns 0 for |x| up to ~1.2e-7.
+ */
 export function signPlusMinusOne<T extends tf.Tensor>(x: T): T {
-  return tf.tidy(() => tf.sign(tf.add(tf.sign(x), 0.5))) as T;
+  return tf.tidy(() => tf.where(tf.greaterEqual(x, 0), tf.scalar(1), tf.scalar(-1))) as T;
 }
 
 type UnaryForward = (
