@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, initBackend, type BackendName } from '../src/backend/index.js';
 import { createModel } from '../src/models/index.js';
-import { trainableVariables, trainingLoss } from '../src/train/step.js';
+import { lossAndGradients } from '../src/backprop/index.js';
 
 interface Timing {
   size: number;
@@ -29,7 +29,6 @@ function median(values: number[]): number {
 export async function benchTrainStep(size: number, batch: number, steps: number): Promise<Timing> {
   const model = createModel('bireal18', { inputSize: size, classes: 10, seed: 0 });
   const optimizer: tf.Optimizer = tf.train.adam(1e-3);
-  const variables = trainableVariables(model);
   const images = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const classes = tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D;
   const labels = tf.cast(tf.oneHot(classes, 10), 'float32') as tf.Tensor2D;
@@ -37,37 +36,22 @@ export async function benchTrainStep(size: number, batch: number, steps: number)
   const forward: number[] = [];
   const backward: number[] = [];
   const update: number[] = [];
-  let peakTensorBytes = 0;
   let peakRss = 0;
-  for (let i = 0; i <= steps; i++) {
-    if (i === 0) {
-      // Warm-up step (kernel set-up, optimizer slots), profiled for the peak tensor memory.
-      const profile = await tf.profile(() => {
-        const { value, grads } = tf.variableGrads(
-          () => trainingLoss(model, images, labels),
-          variables,
-        );
-        optimizer.applyGradients(grads);
-        tf.dispose([value, grads]);
-      });
-      peakTensorBytes = profile.peakBytes;
-      continue;
-    }
-    let t = performance.now();
-    tf.tidy(() => trainingLoss(model, images, labels).dataSync());
-    const forwardMs = performance.now() - t;
-    t = performance.now();
-    const { value, grads } = tf.variableGrads(() => trainingLoss(model, images, labels), variables);
-    value.dataSync();
-    const forwardBackwardMs = performance.now() - t;
-    t = performance.now();
-    optimizer.applyGradients(grads);
-    tf.dispose([value, grads]);
-    const optimizerMs = performance.now() - t;
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const step = () => {
+    const result = lossAndGradients(model, images, labels);
+    const t = performance.now();
+    optimizer.applyGradients(result.grads);
+    tf.dispose(result.grads);
+    return { ...result, optimizerMs: performance.now() - t };
+  };
+  // Warm-up step (kernel set-up, optimizer slots), profiled for the peak tensor memory.
+  const profile = await tf.profile(() => void step());
+  for (let i = 0; i < steps; i++) {
+    const { forwardMs, backwardMs, optimizerMs } = step();
     forward.push(forwardMs);
-    backward.push(forwardBackwardMs - forwardMs);
+    backward.push(backwardMs);
     update.push(optimizerMs);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
   tf.dispose([images, labels]);
   optimizer.dispose();
@@ -79,7 +63,7 @@ export async function benchTrainStep(size: number, batch: number, steps: number)
     forwardMs: f,
     backwardMs: b,
     optimizerMs: o,
-    peakTensorMB: peakTensorBytes / 2 ** 20,
+    peakTensorMB: profile.peakBytes / 2 ** 20,
     peakRssMB: peakRss / 2 ** 20,
   };
 }

@@ -391,6 +391,18 @@ function maxPoolGradWasm(args: KernelArgs): TensorInfo {
   return dx;
 }
 
+/**
+ * `Identity` that shares the input's buffer (reference-counted), as the cpu backend does. wasm's
+ * own copies it, and the engine clones every tensor a gradient saves: on a training step that
+ * doubled the memory held for the backward pass and copied hundreds of MB.
+ */
+function identitySharedWasm(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x'] as TensorInfo;
+  if (x.dtype === 'string') throw new Error('Identity on wasm: string tensors are not supported');
+  (args.backend as KernelBackend & { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 /** Replaces (or adds) kernel `kernelName` on `backendName`, without tfjs's overwrite warning. */
 function replaceKernel(kernelName: string, backendName: string, kernelFunc: KernelFunc): void {
   if (tf.getKernel(kernelName, backendName) !== undefined) {
@@ -421,5 +433,6 @@ export function registerTrainingKernels(backendName: string): void {
       conv2DBackpropInputViaConv(backendName, originalInput),
     );
     replaceKernel('MaxPoolGrad', backendName, maxPoolGradWasm as unknown as KernelFunc);
+    replaceKernel('Identity', backendName, identitySharedWasm as unknown as KernelFunc);
   }
 }

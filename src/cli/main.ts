@@ -5,10 +5,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../backend/index.js';
 import { costSummary, formatSummary } from '../analysis/summary.js';
+import { UsageError, positiveInt } from './usage.js';
 import { MODEL_NAMES, createModel, describeModel, type ModelName } from '../models/index.js';
-
-/** A command-line mistake: printed with the usage, exit code 2. */
-export class UsageError extends Error {}
 
 const USAGE = `usage: bireal <command> [options]
 
@@ -21,14 +19,6 @@ commands:
       list the model names
 
 models: ${MODEL_NAMES.join(', ')}`;
-
-function positiveInt(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`--${flag} must be a positive integer, got '${value}'`);
-  return n;
-}
 
 function modelName(name: string): ModelName {
   if (!(MODEL_NAMES as string[]).includes(name)) {

@@ -4,19 +4,50 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { lossAndGradients, supportsLayerwiseBackprop } from '../backprop/index.js';
 
-/** Options of {@link createTrainStep}. */
+/** Options of {@link createTrainStep} and {@link createMeasuredTrainStep}. */
 export interface TrainStepOptions {
   /** Label smoothing of the cross-entropy (the authors' recipe uses 0.1); default 0. */
   labelSmoothing?: number;
+  /** L2 weight decay added to the gradients of conv and dense kernels; default 0. */
+  weightDecay?: number;
+  /**
+   * How gradients are computed: 'layerwise' (hand-written per-layer backward, see
+   * `src/backprop`; lean on memory; the default when every layer of the model is supported) or
+   * 'autodiff' (`tf.variableGrads` through the tfjs tape).
+   */
+  gradients?: 'layerwise' | 'autodiff';
 }
 
 /** Runs one step on a batch (images NHWC float32, labels one-hot) and returns the mean loss. */
 export type TrainStep = (images: tf.Tensor4D, labels: tf.Tensor2D) => number;
 
+/** What a measured step reports for its batch. */
+export interface StepResult {
+  /** Mean loss of the batch. */
+  loss: number;
+  /** Examples whose top-1 prediction was right (before the update). */
+  correct: number;
+}
+
+/** Like {@link TrainStep}, also counting the batch's correct top-1 predictions. */
+export type MeasuredTrainStep = (images: tf.Tensor4D, labels: tf.Tensor2D) => StepResult;
+
+/** Thrown by a training step whose loss is NaN or infinite; the weights were not updated. */
+export class DivergedError extends Error {
+  constructor(readonly loss: number) {
+    super(`loss is ${loss}: training diverged; weights were not updated`);
+  }
+}
+
 /** The trainable variables of a model, for `tf.variableGrads` and optimizers. */
 export function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
+function crossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D, labelSmoothing = 0): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(labels, logits, undefined, labelSmoothing) as tf.Scalar;
 }
 
 /** Softmax cross-entropy loss of the model on a batch, in training mode. */
@@ -27,31 +58,89 @@ export function trainingLoss(
   labelSmoothing = 0,
 ): tf.Scalar {
   const logits = model.apply(images, { training: true }) as tf.Tensor2D;
-  return tf.losses.softmaxCrossEntropy(labels, logits, undefined, labelSmoothing) as tf.Scalar;
+  return crossEntropy(labels, logits, labelSmoothing);
+}
+
+type Gradients = StepResult & { grads: tf.NamedTensorMap };
+
+/** Loss, correct count and gradients through the tfjs tape. */
+function autodiffGradients(
+  model: tfl.LayersModel,
+  variables: tf.Variable[],
+  images: tf.Tensor4D,
+  labels: tf.Tensor2D,
+  labelSmoothing: number,
+): Gradients {
+  let correct: tf.Tensor | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = model.apply(images, { training: true }) as tf.Tensor2D;
+    // Kept out of the tape's tidy; not on the loss path, so it adds no gradient work.
+    correct = tf.keep(tf.sum(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1))));
+    return crossEntropy(labels, logits, labelSmoothing);
+  }, variables);
+  const loss = value.dataSync()[0] as number;
+  const count = (correct as tf.Tensor).dataSync()[0] as number;
+  tf.dispose([value, correct as tf.Tensor]);
+  if (!Number.isFinite(loss)) {
+    tf.dispose(grads);
+    throw new DivergedError(loss);
+  }
+  return { loss, correct: count, grads };
 }
 
 /**
- * Builds a training step for `model` with `optimizer`. Throws when the loss is NaN or infinite,
- * before the weights are updated.
+ * Builds a measured training step for `model` with `optimizer`: loss and correct count per batch.
+ * Throws a {@link DivergedError} when the loss is NaN or infinite, before the weights are updated.
+ */
+export function createMeasuredTrainStep(
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  options: TrainStepOptions = {},
+): MeasuredTrainStep {
+  const variables = trainableVariables(model);
+  const labelSmoothing = options.labelSmoothing ?? 0;
+  const weightDecay = options.weightDecay ?? 0;
+  const decayed = new Set(
+    model.trainableWeights
+      .filter((w) => w.originalName.endsWith('kernel'))
+      .map((w) => (w.read() as tf.Variable).name),
+  );
+  const layerwise =
+    (options.gradients ?? 'layerwise') === 'layerwise' && supportsLayerwiseBackprop(model);
+  const gradientsOf = (images: tf.Tensor4D, labels: tf.Tensor2D): Gradients => {
+    if (!layerwise) return autodiffGradients(model, variables, images, labels, labelSmoothing);
+    try {
+      return lossAndGradients(model, images, labels, labelSmoothing);
+    } catch (error) {
+      const loss = /^loss is (\S+)$/.exec((error as Error).message)?.[1];
+      throw loss === undefined ? error : new DivergedError(Number(loss));
+    }
+  };
+  return (images, labels) => {
+    const { loss, correct, grads } = gradientsOf(images, labels);
+    if (weightDecay > 0) {
+      for (const v of variables) {
+        const g = grads[v.name];
+        if (g === undefined || !decayed.has(v.name)) continue;
+        grads[v.name] = tf.tidy(() => tf.add(g, tf.mul(v, weightDecay)));
+        g.dispose();
+      }
+    }
+    optimizer.applyGradients(grads);
+    tf.dispose(grads);
+    return { loss, correct };
+  };
+}
+
+/**
+ * Builds a training step for `model` with `optimizer`, returning the batch's mean loss. Throws a
+ * {@link DivergedError} when the loss is NaN or infinite, before the weights are updated.
  */
 export function createTrainStep(
   model: tfl.LayersModel,
   optimizer: tf.Optimizer,
   options: TrainStepOptions = {},
 ): TrainStep {
-  const variables = trainableVariables(model);
-  return (images, labels) => {
-    const { value, grads } = tf.variableGrads(
-      () => trainingLoss(model, images, labels, options.labelSmoothing),
-      variables,
-    );
-    const loss = value.dataSync()[0] as number;
-    if (!Number.isFinite(loss)) {
-      tf.dispose([value, grads]);
-      throw new Error(`loss is ${loss}: training diverged; weights were not updated`);
-    }
-    optimizer.applyGradients(grads);
-    tf.dispose([value, grads]);
-    return loss;
-  };
+  const step = createMeasuredTrainStep(model, optimizer, options);
+  return (images, labels) => step(images, labels).loss;
 }
