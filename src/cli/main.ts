@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { initBackend } from '../backend/index.js';
 import { costSummary, formatSummary } from '../analysis/summary.js';
 import { UsageError, positiveInt } from './usage.js';
+import { run as dataCommand, usage as dataUsage } from './data.js';
 import { MODEL_NAMES, createModel, describeModel, type ModelName } from '../models/index.js';
 
 const USAGE = `usage: bireal <command> [options]
@@ -17,6 +18,7 @@ commands:
       memory and FLOPs of several models side by side, with savings vs the real ResNet
   models
       list the model names
+${dataUsage}
 
 models: ${MODEL_NAMES.join(', ')}`;
 
@@ -111,6 +113,7 @@ async function summary(args: string[]): Promise<void> {
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   summary,
   compare,
+  data: dataCommand,
   models: async () => {
     for (const name of MODEL_NAMES) console.log(`${name.padEnd(24)}${describeModel(name)}`);
   },
@@ -127,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (run === undefined) throw new UsageError(`unknown command '${command}'`);
     await run(rest);
-    return 0;
+    return Number(process.exitCode ?? 0); // a command may set 1 (e.g. bad files found)
   } catch (error) {
     const usage =
       error instanceof UsageError ||

@@ -10,7 +10,7 @@ export interface Batch {
   images: Float32Array;
   /** Class indices, length n. */
   labels: Int32Array;
-  /** Number of examples in the batch (the last batch may be smaller unless dropLast). */
+  /** Number of examples in the batch (smaller for the last batch unless dropLast, or by skipped bad files). */
   n: number;
   height: number;
   width: number;
@@ -26,22 +26,60 @@ export interface BatchOptions {
   imageSize: number;
   /** Training pipeline (random crop, flip, lighting; shuffled) or evaluation (centre crop; in order). */
   augment: boolean;
-  /** Seed of the shuffle and the augmentation; together with the epoch it fixes every batch. */
+  /** Seed (an integer) of the shuffle and the augmentation; with the epoch it fixes every batch. */
   seed: number;
   /** Drop the last incomplete batch (training); default false. */
   dropLast?: boolean;
-  /** Decode/augment worker threads; default: available cores, at most 2. 0 = in this thread. */
+  /**
+   * Decode/augment worker threads; default: the available cores less the trainer's one, 1 or 2.
+   * 0 = in this thread (sharp still decodes on libuv's threads, but stalls while the thread computes).
+   */
   workers?: number;
+  /** Batches prepared ahead of the consumer; default 2 per worker, at least 2. */
+  prefetch?: number;
+  /** Output channels: 3 (RGB) or 1 (grey); default the split's own `channels`. */
+  channels?: 1 | 3;
+  /**
+   * Training crop: `'resized'` (RandomResizedCrop, the ImageNet recipe; default) or `'padded'`
+   * (zero-pad 4 pixels and take a random imageSize crop, the CIFAR recipe).
+   */
+  crop?: 'resized' | 'padded';
+  /** RandomResizedCrop area fraction range; default [0.08, 1] (aspect ratio range: 3/4 to 4/3). */
+  scale?: readonly [number, number];
+  /** Std of the AlexNet PCA lighting noise when augmenting 3-channel output; default 0.1, 0 = off. */
+  lighting?: number;
+  /**
+   * Evaluation: the shorter side is resized to imageSize * resizeRatio, then centre-cropped;
+   * default the split's `resizeRatio` (256/224 for photos, 1 for CIFAR-10 and MNIST).
+   */
+  resizeRatio?: number;
+}
+
+/** A file that could not be used, and why. */
+export interface BadFile {
+  path: string;
+  reason: string;
 }
 
 /** A labelled split of a dataset, e.g. `imagenette:train`. */
 export interface DatasetSplit {
   /** `NAME:SPLIT` as given to `openDataset`. */
   readonly id: string;
-  /** Class names in label order. */
+  /** Class ids in label order (folder names, e.g. ImageNet wnids). */
   readonly classes: readonly string[];
+  /** Human-readable class names in label order (the class ids where none are known). */
+  readonly labels: readonly string[];
   /** Number of examples. */
   readonly size: number;
+  /** Channels of the stored images: 3 (RGB) or 1 (MNIST). */
+  readonly channels: 1 | 3;
+  /** Per-channel mean and std (of pixel values in [0, 1]) used for normalisation. */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  /** Default evaluation resize ratio (see {@link BatchOptions.resizeRatio}). */
+  readonly resizeRatio: number;
+  /** Files and folders skipped so far with `skipBad` (empty class folders, undecodable images). */
+  readonly skipped: readonly BadFile[];
   /** Number of batches per epoch for these options. */
   numBatches(options: BatchOptions): number;
   /**

@@ -1,0 +1,65 @@
+/**
+ * Image files → resized uint8 pixels, with sharp (libvips): JPEG (baseline, progressive, grey,
+ * CMYK) and PNG (any bit depth, palette, alpha) of any size, converted to sRGB or grey.
+ * EXIF orientation is ignored, as in PIL/torchvision.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { Plan } from './augment.js';
+import { DataError, messageOf } from './errors.js';
+
+sharp.cache(false);
+// Like PIL: fail on truncated data, tolerate libjpeg's warnings (e.g. extraneous bytes).
+const INPUT = { limitInputPixels: false, failOn: 'truncated' } as const;
+const FORMATS = ['jpeg', 'png'];
+
+/**
+ * Decodes `buffer` (the image `name`), lets `plan` fix the geometry from its size, and returns the
+ * planned crop resized to `plan.resize` (HWC uint8, `channels` channels), or throws a
+ * {@link DataError} naming the image and what is wrong with it.
+ */
+export async function decodeImage(
+  buffer: Buffer,
+  name: string,
+  plan: (width: number, height: number) => Plan,
+  channels: 1 | 3,
+): Promise<{ image: Uint8Array; plan: Plan }> {
+  if (buffer.length === 0)
+    throw new DataError(`${name}: empty file (expected a JPEG or PNG image)`);
+  try {
+    const { format, width, height } = await sharp(buffer, INPUT).metadata();
+    if (!FORMATS.includes(format)) throw new Error(`found ${format}`);
+    const chosen = plan(width, height);
+    const { crop, resize } = chosen;
+    let pipeline = sharp(buffer, INPUT);
+    if (crop.left !== 0 || crop.top !== 0 || crop.width !== width || crop.height !== height) {
+      pipeline = pipeline.extract(crop);
+    }
+    const { data, info } = await pipeline
+      .resize(resize[0], resize[1], { fit: 'fill', kernel: 'linear' })
+      .toColourspace(channels === 1 ? 'b-w' : 'srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== channels) throw new Error(`decoded to ${info.channels} channels`);
+    return { image: new Uint8Array(data.buffer, data.byteOffset, data.length), plan: chosen };
+  } catch (error) {
+    const reason = messageOf(error).split('\n')[0]; // libvips repeats itself over several lines
+    throw new DataError(`${name}: not a decodable JPEG or PNG image (${reason})`);
+  }
+}
+
+/** {@link decodeImage} of the file at `path`. */
+export async function loadImageFile(
+  path: string,
+  plan: (width: number, height: number) => Plan,
+  channels: 1 | 3,
+): Promise<{ image: Uint8Array; plan: Plan }> {
+  let buffer: Buffer;
+  try {
+    buffer = await readFile(path);
+  } catch (error) {
+    throw new DataError(`${path}: cannot read (${messageOf(error)})`);
+  }
+  return decodeImage(buffer, path, plan, channels);
+}
