@@ -24,5 +24,6 @@ export { initFromReal } from './models/init.js';
 export type { InitReport } from './models/init.js';
 export { BINARY_OPS_PER_FLOP, costSummary, formatSummary } from './analysis/summary.js';
 export type { CostSummary, LayerCost } from './analysis/summary.js';
-export { createTrainStep, trainableVariables, trainingLoss } from './train/step.js';
-export type { TrainStep, TrainStepOptions } from './train/step.js';
+export * from './train/index.js';
+export * from './data/index.js';
+export { lossAndGradients, supportsLayerwiseBackprop } from './backprop/index.js';

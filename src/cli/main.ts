@@ -7,6 +7,8 @@ import { initBackend } from '../backend/index.js';
 import { costSummary, formatSummary } from '../analysis/summary.js';
 import { UsageError, positiveInt } from './usage.js';
 import { run as dataCommand, usage as dataUsage } from './data.js';
+import { run as trainCommand, usage as trainUsage } from './train.js';
+import { run as evalCommand, usage as evalUsage } from './eval.js';
 import { MODEL_NAMES, createModel, describeModel, type ModelName } from '../models/index.js';
 
 const USAGE = `usage: bireal <command> [options]
@@ -19,6 +21,8 @@ commands:
   models
       list the model names
 ${dataUsage}
+  ${trainUsage}
+  ${evalUsage}
 
 models: ${MODEL_NAMES.join(', ')}`;
 
@@ -114,6 +118,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   summary,
   compare,
   data: dataCommand,
+  train: trainCommand,
+  eval: evalCommand,
   models: async () => {
     for (const name of MODEL_NAMES) console.log(`${name.padEnd(24)}${describeModel(name)}`);
   },
