@@ -3,11 +3,13 @@
  *   train    images/s of a bireal18 training step at 64/128/224 px (see bench/train.ts)
  *   kernels  GFLOP/s of the conv gradient kernels and MaxPoolGrad (see bench/kernels.ts)
  *   decode   JPEG decode (sharp vs jpeg-js) and loader images/s (see bench/decode.ts)
+ *   profile  per-kernel time of one bireal18 training step (see bench/profile.ts)
  *   torch    bireal vs PyTorch CPU on the same bireal18 training step (see bench/torch.ts)
  */
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   train: () => import('./train.js'),
   kernels: () => import('./kernels.js'),
+  profile: () => import('./profile.js'),
   torch: () => import('./torch.js'),
   decode: () => import('./decode.js'),
 };

@@ -110,7 +110,7 @@ export function createMeasuredTrainStep(
   const gradientsOf = (images: tf.Tensor4D, labels: tf.Tensor2D): Gradients => {
     if (!layerwise) return autodiffGradients(model, variables, images, labels, labelSmoothing);
     try {
-      return lossAndGradients(model, images, labels, labelSmoothing);
+      return lossAndGradients(model, images, labels, { labelSmoothing });
     } catch (error) {
       const loss = /^loss is (\S+)$/.exec((error as Error).message)?.[1];
       throw loss === undefined ? error : new DivergedError(Number(loss));
