@@ -2,12 +2,15 @@
  * Side by side: a bireal18 training step in bireal (this process) and in PyTorch's CPU build
  * (Debian's python3-torch, run as bench/torch_bireal.py), same network, shapes and optimizer,
  * in the same run; prints images/s of both and the ratio. PyTorch runs with each thread count
- * given and its best is compared.
+ * given, bireal with each number of data-parallel replicas (threads) given; the best of each
+ * is compared.
  *
  *   npm run bench -- torch [--sizes 64,128,224] [--batch 32] [--steps 3] [--threads 1,2]
+ *                          [--replicas 1,2]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { describeBackend, initBackend } from '../src/backend/index.js';
 import { benchTrainStep } from './train.js';
@@ -43,6 +46,7 @@ export async function run(args: string[]): Promise<void> {
       batch: { type: 'string', default: '32' },
       steps: { type: 'string', default: '3' },
       threads: { type: 'string', default: '1,2' },
+      replicas: { type: 'string', default: `1,${Math.min(2, availableParallelism())}` },
     },
   });
   try {
@@ -57,17 +61,21 @@ export async function run(args: string[]): Promise<void> {
     .flatMap((t) => runTorch(values.sizes, values.batch, values.steps, t));
   await initBackend({ log: false });
   console.log(
-    `bireal18 training step, batch ${values.batch}, Adam: bireal on ${describeBackend()} vs PyTorch ${torch[0]?.torch} CPU (best of threads ${values.threads})`,
+    `bireal18 training step, batch ${values.batch}, Adam: bireal on ${describeBackend()} (best of replicas ${values.replicas}) vs PyTorch ${torch[0]?.torch} CPU (best of threads ${values.threads})`,
   );
-  console.log('size  bireal img/s  torch img/s (threads)  ratio');
+  console.log('size  bireal img/s (replicas)  torch img/s (threads)  ratio');
   for (const size of values.sizes.split(',').map(Number)) {
-    const ours = await benchTrainStep(size, Number(values.batch), Number(values.steps));
+    const runs: Awaited<ReturnType<typeof benchTrainStep>>[] = [];
+    for (const replicas of values.replicas.split(',').map(Number)) {
+      runs.push(await benchTrainStep(size, Number(values.batch), Number(values.steps), replicas));
+    }
+    const ours = runs.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
     const best = torch
       .filter((r) => r.size === size)
       .reduce((a, b) => (b.images_per_second > a.images_per_second ? b : a));
     const ratio = ours.imagesPerSecond / best.images_per_second;
     console.log(
-      `${String(size).padStart(4)}  ${ours.imagesPerSecond.toFixed(2).padStart(12)}  ${best.images_per_second.toFixed(2).padStart(11)} (${best.threads})  ${ratio.toFixed(2).padStart(8)}`,
+      `${String(size).padStart(4)}  ${ours.imagesPerSecond.toFixed(2).padStart(12)} (${ours.replicas})  ${best.images_per_second.toFixed(2).padStart(16)} (${best.threads})  ${ratio.toFixed(2).padStart(8)}`,
     );
   }
 }

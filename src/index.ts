@@ -26,4 +26,6 @@ export { BINARY_OPS_PER_FLOP, costSummary, formatSummary } from './analysis/summ
 export type { CostSummary, LayerCost } from './analysis/summary.js';
 export * from './train/index.js';
 export * from './data/index.js';
-export { lossAndGradients, supportsLayerwiseBackprop } from './backprop/index.js';
+export { layerwiseLogits, lossAndGradients, supportsLayerwiseBackprop } from './backprop/index.js';
+export type { Collective, LossAndGradientsOptions } from './backprop/index.js';
+export * from './parallel/index.js';

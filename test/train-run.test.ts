@@ -207,6 +207,25 @@ describe('trainer', () => {
     });
   }
 
+  it('trains with 2 data-parallel replicas to the weights of 1 (sgd)', async () => {
+    const recipe = parseRecipe({
+      ...tinyRecipe(),
+      stages: [
+        {
+          ...tinyRecipe().stages[0],
+          optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
+          epochs: 2,
+        },
+      ],
+    });
+    const [one, two] = [await runDir(), await runDir()];
+    await trainOn(recipe, one);
+    const open = openerOf(syntheticSplit({ size: 64 }), testSplit());
+    await train(recipe, { out: two, openDataset: open, progress: null, replicas: 2 });
+    const ckpt = 'checkpoints/1-binary.ckpt';
+    assertClose(await weightsOf(join(one, ckpt)), await weightsOf(join(two, ckpt)), 1e-4);
+  });
+
   it('runs a multi-stage recipe in one folder, each stage initialised from the previous', async () => {
     const out = await runDir();
     const summary = await trainOn(threeStages(), out);

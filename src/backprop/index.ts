@@ -47,8 +47,8 @@ export interface Collective {
 
 /** What the batch-wide layers (BatchNorm) need to know about the whole batch. */
 interface BatchContext {
-  /** The sum over every replica of a per-replica partial sum. */
-  allSum(t: tf.Tensor): tf.Tensor;
+  /** The sums over every replica of per-replica partial sums (1-D), in one all-reduce. */
+  allSum(...partials: tf.Tensor1D[]): tf.Tensor1D[];
   /** Examples in the whole batch / examples in this replica's part. */
   batchScale: number;
 }
@@ -197,9 +197,11 @@ const batchNormalization: LayerRule = {
     const input = x as tf.Tensor4D;
     const count = (input.size / (input.shape[3] as number)) * batch.batchScale;
     // Two-pass batch statistics (the variance of the centred values, as tf.moments).
-    const mean = tf.div(batch.allSum(sumOverBatchAndSpace(input)), count);
+    const [sum] = batch.allSum(sumOverBatchAndSpace(input)) as [tf.Tensor1D];
+    const mean = tf.div(sum, count);
     const centred = tf.sub(input, mean);
-    const variance = tf.div(batch.allSum(sumOverBatchAndSpace(tf.square(centred))), count);
+    const [squares] = batch.allSum(sumOverBatchAndSpace(tf.square(centred))) as [tf.Tensor1D];
+    const variance = tf.div(squares, count);
     const invStd = tf.rsqrt(tf.add(variance, epsilon));
     const xHat = tf.mul(centred, invStd);
     const y = tf.add(tf.mul(xHat, weight(layer, 'gamma').read()), weight(layer, 'beta').read());
@@ -220,13 +222,14 @@ const batchNormalization: LayerRule = {
     // This replica's parts of the weight gradients; dx needs the whole batch's.
     const dBeta = sumOverBatchAndSpace(dy);
     const dGamma = sumOverBatchAndSpace(tf.mul(dy, normalized));
+    const [batchDGamma, batchDBeta] = batch.allSum(dGamma, dBeta) as [tf.Tensor1D, tf.Tensor1D];
     // dx = gamma / std * (dy - mean(dy) - xHat * mean(dy * xHat)), one scale per channel
     const scale = tf.mul(gamma.read(), invStd as tf.Tensor);
     const dx = tf.add(
       tf.mul(dy, scale),
       tf.sub(
-        tf.mul(normalized, tf.mul(scale, tf.div(batch.allSum(dGamma), -count))),
-        tf.mul(scale, tf.div(batch.allSum(dBeta), count)),
+        tf.mul(normalized, tf.mul(scale, tf.div(batchDGamma, -count))),
+        tf.mul(scale, tf.div(batchDBeta, count)),
       ),
     );
     return {
@@ -412,7 +415,7 @@ function plan(model: tfl.LayersModel): { inputId: number; outputId: number; step
   };
 }
 
-const WHOLE_BATCH: BatchContext = { allSum: (t) => t, batchScale: 1 };
+const WHOLE_BATCH: BatchContext = { allSum: (...partials) => partials, batchScale: 1 };
 
 /**
  * The logits of the training-mode forward pass that {@link lossAndGradients} runs, built from
@@ -455,9 +458,18 @@ export interface LossAndGradients {
   backwardMs: number;
 }
 
-/** Sums every gradient over the replicas, in one all-reduce of the concatenated values. */
-function allReduceGradients(grads: tf.NamedTensorMap, collective: Collective): void {
-  const names = Object.keys(grads).sort();
+/**
+ * Sums every gradient over the replicas in one all-reduce of the concatenated values, in the
+ * order of the model's trainable weights (variable names differ between replicas).
+ */
+function allReduceGradients(
+  model: tfl.LayersModel,
+  grads: tf.NamedTensorMap,
+  collective: Collective,
+): void {
+  const names = model.trainableWeights
+    .map((w) => (w.read() as tf.Variable).name)
+    .filter((n) => grads[n] !== undefined);
   const parts = names.map((n) => (grads[n] as tf.Tensor).dataSync() as Float32Array);
   const flat = new Float32Array(parts.reduce((total, p) => total + p.length, 0));
   let offset = 0;
@@ -499,7 +511,13 @@ export function lossAndGradients(
     collective === undefined
       ? WHOLE_BATCH
       : {
-          allSum: (t) => tf.tensor(collective.allReduceSum(t.dataSync() as Float32Array), t.shape),
+          allSum: (...partials) => {
+            const sums = collective.allReduceSum(tf.concat(partials).dataSync() as Float32Array);
+            return tf.split(
+              tf.tensor1d(sums),
+              partials.map((p) => p.size),
+            );
+          },
           batchScale: batchSize / localBatch,
         };
   const { inputId, outputId, steps } = plan(model);
@@ -580,6 +598,6 @@ export function lossAndGradients(
     tf.dispose(kept);
   }
   gradients.forEach((g) => g.dispose());
-  if (collective !== undefined) allReduceGradients(grads, collective);
+  if (collective !== undefined) allReduceGradients(model, grads, collective);
   return { loss, correct, grads, forwardMs, backwardMs: performance.now() - start - forwardMs };
 }

@@ -1,5 +1,6 @@
 /** `bireal train`: trains a recipe (configs/*.json) into a run folder. */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backend/index.js';
@@ -9,12 +10,13 @@ import { train } from '../train/trainer.js';
 import { UsageError, positiveInt } from './usage.js';
 
 /** Usage of `bireal train`. */
-export const usage = `train --config FILE [--epochs N] [--out runs/NAME] [--resume] [--seed S] [--limit-batches K]
+export const usage = `train --config FILE [--epochs N] [--out runs/NAME] [--resume] [--seed S] [--limit-batches K] [--replicas R]
       train a recipe into a run folder (default runs/<recipe name>): progress on stderr,
       metrics.jsonl, a checkpoint per epoch, summary.json with the final evaluation;
       --resume continues the run in --out from its last checkpoint (--config may then be left
       out); --epochs sets every stage's epochs; --limit-batches caps the batches of each epoch
-      and evaluation (smoke runs)`;
+      and evaluation (smoke runs); --replicas splits each batch over R threads (data-parallel,
+      same training up to float rounding; default: the number of CPU cores, at most 2)`;
 
 function seedOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -36,6 +38,7 @@ export async function run(args: string[]): Promise<void> {
       resume: { type: 'boolean' },
       seed: { type: 'string' },
       'limit-batches': { type: 'string' },
+      replicas: { type: 'string' },
     },
     strict: true,
   });
@@ -59,7 +62,8 @@ export async function run(args: string[]): Promise<void> {
   const recipe = withOverrides(await loadRecipe(configPath), overrides);
   const out = values.out ?? join('runs', recipe.name);
   await initBackend();
-  const summary = await train(recipe, { out, resume });
+  const replicas = positiveInt('replicas', values.replicas, Math.min(2, availableParallelism()));
+  const summary = await train(recipe, { out, resume, replicas });
   const { dataset, n, top1, top5 } = summary.eval;
   console.log(
     `${recipe.name}: ${dataset} top-1 ${(100 * top1).toFixed(2)}%, top-5 ` +

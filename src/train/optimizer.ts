@@ -21,3 +21,31 @@ export function createOptimizer(spec: OptimizerSpec, lr: number): ScheduledOptim
     ? new ScheduledAdam(lr, 0.9, 0.999)
     : tf.train.momentum(lr, spec.momentum);
 }
+
+/** The learning rate an optimizer will use at its next step. */
+export function currentLearningRate(optimizer: tf.Optimizer): number {
+  return optimizer.getConfig()['learningRate'] as number;
+}
+
+/**
+ * Rebuilds an optimizer of {@link createOptimizer} from its class name and `getConfig()` (a
+ * data-parallel replica gets its optimizer this way).
+ */
+export function optimizerFromConfig(
+  className: string,
+  config: tf.serialization.ConfigDict,
+): ScheduledOptimizer {
+  const lr = config['learningRate'] as number;
+  if (className === 'Adam') {
+    return new ScheduledAdam(
+      lr,
+      config['beta1'] as number,
+      config['beta2'] as number,
+      config['epsilon'] as number,
+    );
+  }
+  if (className === 'Momentum') {
+    return tf.train.momentum(lr, config['momentum'] as number, config['useNesterov'] as boolean);
+  }
+  throw new Error(`optimizer ${className} is not one of the recipes' (Adam, Momentum)`);
+}

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { lossAndGradients, supportsLayerwiseBackprop } from '../backprop/index.js';
+import { lossAndGradients, supportsLayerwiseBackprop, type Collective } from '../backprop/index.js';
 
 /** Options of {@link createTrainStep} and {@link createMeasuredTrainStep}. */
 export interface TrainStepOptions {
@@ -18,6 +18,12 @@ export interface TrainStepOptions {
    * 'autodiff' (`tf.variableGrads` through the tfjs tape).
    */
   gradients?: 'layerwise' | 'autodiff';
+  /**
+   * Set in each data-parallel replica (see `src/parallel`): the step then computes the loss,
+   * BatchNorm statistics and gradients of the whole batch split over the replicas. Needs
+   * layer-wise gradients.
+   */
+  collective?: Collective;
 }
 
 /** Runs one step on a batch (images NHWC float32, labels one-hot) and returns the mean loss. */
@@ -29,6 +35,8 @@ export interface StepResult {
   loss: number;
   /** Examples whose top-1 prediction was right (before the update). */
   correct: number;
+  /** Milliseconds in this thread, where measured (layer-wise gradients). */
+  timing?: { forwardMs: number; backwardMs: number; optimizerMs: number };
 }
 
 /** Like {@link TrainStep}, also counting the batch's correct top-1 predictions. */
@@ -61,7 +69,11 @@ export function trainingLoss(
   return crossEntropy(labels, logits, labelSmoothing);
 }
 
-type Gradients = StepResult & { grads: tf.NamedTensorMap };
+type Gradients = Omit<StepResult, 'timing'> & {
+  grads: tf.NamedTensorMap;
+  forwardMs?: number;
+  backwardMs?: number;
+};
 
 /** Loss, correct count and gradients through the tfjs tape. */
 function autodiffGradients(
@@ -105,19 +117,24 @@ export function createMeasuredTrainStep(
       .filter((w) => w.originalName.endsWith('kernel'))
       .map((w) => (w.read() as tf.Variable).name),
   );
+  const { collective } = options;
   const layerwise =
     (options.gradients ?? 'layerwise') === 'layerwise' && supportsLayerwiseBackprop(model);
+  if (collective !== undefined && !layerwise) {
+    throw new Error('data-parallel training needs layer-wise gradients, which this model lacks');
+  }
   const gradientsOf = (images: tf.Tensor4D, labels: tf.Tensor2D): Gradients => {
     if (!layerwise) return autodiffGradients(model, variables, images, labels, labelSmoothing);
     try {
-      return lossAndGradients(model, images, labels, { labelSmoothing });
+      return lossAndGradients(model, images, labels, { labelSmoothing, collective });
     } catch (error) {
       const loss = /^loss is (\S+)$/.exec((error as Error).message)?.[1];
       throw loss === undefined ? error : new DivergedError(Number(loss));
     }
   };
   return (images, labels) => {
-    const { loss, correct, grads } = gradientsOf(images, labels);
+    const { loss, correct, grads, forwardMs, backwardMs } = gradientsOf(images, labels);
+    const start = performance.now();
     if (weightDecay > 0) {
       for (const v of variables) {
         const g = grads[v.name];
@@ -128,7 +145,9 @@ export function createMeasuredTrainStep(
     }
     optimizer.applyGradients(grads);
     tf.dispose(grads);
-    return { loss, correct };
+    const optimizerMs = performance.now() - start;
+    if (forwardMs === undefined || backwardMs === undefined) return { loss, correct };
+    return { loss, correct, timing: { forwardMs, backwardMs, optimizerMs } };
   };
 }
 

@@ -29,6 +29,7 @@ import {
 } from './checkpoint.js';
 import { batchImages, checkBatchShape, evaluate, type EvalResult } from './evaluate.js';
 import { createOptimizer, type ScheduledOptimizer } from './optimizer.js';
+import { createDataParallelTrainStep, type DataParallelTrainStep } from '../parallel/replicas.js';
 import { Progress, formatDuration } from './progress.js';
 import { parseRecipe, type Recipe, type StageSpec } from './recipe.js';
 import { learningRate } from './schedule.js';
@@ -52,6 +53,12 @@ export interface TrainOptions {
   openDataset?: OpenDataset;
   /** Progress display; default: on stderr; null: none. */
   progress?: Progress | null;
+  /**
+   * Threads that train together on each batch, split between them (data-parallel, with
+   * BatchNorm statistics and gradients summed over all: the same training as 1 up to float
+   * rounding); default 1.
+   */
+  replicas?: number;
 }
 
 /** The contents of summary.json. */
@@ -129,6 +136,7 @@ class Trainer {
     private readonly trainSplit: DatasetSplit,
     private readonly evalSplit: DatasetSplit,
     private readonly progress: Progress | null,
+    private readonly replicas: number,
   ) {
     this.metricsPath = join(dir, 'metrics.jsonl');
   }
@@ -338,12 +346,20 @@ class Trainer {
       learningRate(stage, this.state.step, stepsPerEpoch),
     );
     let result: EvalResult | undefined;
+    let parallel: DataParallelTrainStep | undefined;
     try {
       if (optimizerWeights.length > 0) await optimizer.setWeights(optimizerWeights);
-      const step = createMeasuredTrainStep(model, optimizer, {
+      const stepOptions = {
         labelSmoothing: stage.labelSmoothing,
         weightDecay: stage.optimizer.weightDecay,
-      });
+      };
+      if (this.replicas > 1) {
+        parallel = await createDataParallelTrainStep(model, optimizer, {
+          ...stepOptions,
+          replicas: this.replicas,
+        });
+      }
+      const step = parallel?.step ?? createMeasuredTrainStep(model, optimizer, stepOptions);
       for (let epoch = this.state.epoch; epoch < stage.epochs; epoch++) {
         const stats = await this.trainEpoch(
           stage,
@@ -385,6 +401,7 @@ class Trainer {
         if (lastEpoch) result = evaluation;
       }
     } finally {
+      await parallel?.close();
       optimizer.dispose();
       tf.dispose(optimizerWeights.map((w) => w.tensor));
     }
@@ -478,7 +495,14 @@ export async function train(recipe: Recipe, options: TrainOptions): Promise<RunS
       if (JSON.stringify(trainSplit.classes) !== JSON.stringify(evalSplit.classes)) {
         throw new Error(`${trainSplit.id} and ${evalSplit.id} have different classes`);
       }
-      const trainer = new Trainer(recipe, options.out, trainSplit, evalSplit, progress);
+      const trainer = new Trainer(
+        recipe,
+        options.out,
+        trainSplit,
+        evalSplit,
+        progress,
+        options.replicas ?? 1,
+      );
       return await trainer.run(options.resume ?? false);
     } finally {
       await evalSplit.close();

@@ -1,0 +1,10 @@
+/** Data-parallel training over threads: shared-memory all-reduce and Node worker replicas. */
+export {
+  ReplicaFailedError,
+  SharedMemoryCollective,
+  createSharedGroup,
+  failGroup,
+} from './collective.js';
+export type { SharedGroup } from './collective.js';
+export { createDataParallelTrainStep, splitSizes } from './replicas.js';
+export type { DataParallelTrainStep } from './replicas.js';
