@@ -1,7 +1,31 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for bireal: npm dependencies (from the lockfile) and the build.
-# Idempotent; run from anywhere. Later steps (Debian packages, Jupyter kernel, data cache) go here.
+# Sets up a fresh machine for bireal: Debian's Jupyter (for the notebooks), npm dependencies
+# (from the lockfile), the build, and the project's TypeScript Jupyter kernel (tslab) registered
+# in ./.jupyter (use it with JUPYTER_PATH=$PWD/.jupyter/share/jupyter). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if ! /usr/bin/python3 -c 'import nbclient, nbformat' 2>/dev/null || ! command -v jupyter-nbconvert >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    jupyter-nbconvert jupyter-client python3-ipython python3-nbclient python3-nbformat
+fi
+
 npm ci --no-audit --no-fund
 npm run build
+
+# Notebooks import the package by name: link it into node_modules (npm ci removes the link).
+ln -sfn .. node_modules/bireal
+# The kernel, registered in the project. tslab compiles cells to CommonJS; Node 20 needs the
+# flag below to require() this ES-module package.
+/usr/bin/python3 node_modules/tslab/python/install.py \
+  --tslab="$PWD/node_modules/.bin/tslab" --prefix="$PWD/.jupyter" >/dev/null
+/usr/bin/python3 - <<'PY'
+import json, pathlib
+spec = pathlib.Path('.jupyter/share/jupyter/kernels/tslab/kernel.json')
+kernel = json.loads(spec.read_text())
+kernel['env'] = {'NODE_OPTIONS': '--experimental-require-module --disable-warning=ExperimentalWarning'}
+spec.write_text(json.dumps(kernel, indent=1))
+PY

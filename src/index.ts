@@ -29,3 +29,10 @@ export * from './data/index.js';
 export { layerwiseLogits, lossAndGradients, supportsLayerwiseBackprop } from './backprop/index.js';
 export type { Collective, LossAndGradientsOptions } from './backprop/index.js';
 export * from './parallel/index.js';
+export {
+  EXPERIMENTS,
+  experimentRecipe,
+  loadExperiment,
+  runExperiment,
+} from './experiments/index.js';
+export type { Experiment, ExperimentRun, RunExperimentOptions } from './experiments/index.js';

@@ -9,6 +9,7 @@ import { UsageError, positiveInt } from './usage.js';
 import { run as dataCommand, usage as dataUsage } from './data.js';
 import { run as trainCommand, usage as trainUsage } from './train.js';
 import { run as evalCommand, usage as evalUsage } from './eval.js';
+import { run as experimentCommand, usage as experimentUsage } from './experiment.js';
 import { MODEL_NAMES, createModel, describeModel, type ModelName } from '../models/index.js';
 
 const USAGE = `usage: bireal <command> [options]
@@ -23,6 +24,7 @@ commands:
 ${dataUsage}
   ${trainUsage}
   ${evalUsage}
+  ${experimentUsage}
 
 models: ${MODEL_NAMES.join(', ')}`;
 
@@ -120,6 +122,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   data: dataCommand,
   train: trainCommand,
   eval: evalCommand,
+  experiment: experimentCommand,
   models: async () => {
     for (const name of MODEL_NAMES) console.log(`${name.padEnd(24)}${describeModel(name)}`);
   },

@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""The tutorial notebooks: build them from their sources, execute them, check them.
+
+Sources are notebooks/src/NN-name.ts in the "percent" format (as jupytext writes it): a line
+`// %% [markdown]` starts a markdown cell whose lines start with `// `, a line `// %%` starts a
+code cell. The notebooks notebooks/NN-name.ipynb are generated from them and committed with the
+outputs of a full-mode run.
+
+  notebooks.py build            write notebooks/*.ipynb from the sources (outputs cleared)
+  notebooks.py run [NAME...]    execute in full mode, writing the outputs into notebooks/
+  notebooks.py check [NAME...]  fail unless every .ipynb matches its source, then execute
+                                each in quick mode (BIREAL_QUICK=1) into a temporary folder
+
+Runs with Debian's Jupyter (python3-nbclient) and the project's tslab kernel in ./.jupyter
+(scripts/setup.sh registers it). tslab reports an error as text on the cell's stderr and skips
+the cells after it: a failure here prints that cell, its source and its stderr.
+"""
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SOURCES = NOTEBOOKS / "src"
+KERNEL = {"name": "tslab", "display_name": "TypeScript", "language": "typescript"}
+CELL_TIMEOUT_S = 3600
+
+
+def parse(source: str) -> list[dict]:
+    """Cells of a percent-format TypeScript source."""
+    cells: list[dict] = []
+    for line in source.splitlines():
+        if line.startswith("// %%"):
+            kind = "markdown" if "[markdown]" in line else "code"
+            cells.append({"cell_type": kind, "lines": []})
+        elif not cells:
+            raise ValueError(f"text before the first '// %%' line: {line!r}")
+        elif cells[-1]["cell_type"] == "markdown":
+            if line.strip() and not line.startswith("//"):
+                raise ValueError(f"markdown line without '// ': {line!r}")
+            cells[-1]["lines"].append(line[3:] if line.startswith("// ") else line[2:])
+        else:
+            cells[-1]["lines"].append(line)
+    return [
+        {"cell_type": c["cell_type"], "source": "\n".join(c["lines"]).strip("\n")} for c in cells
+    ]
+
+
+def notebook_of(name: str) -> dict:
+    cells = []
+    for i, cell in enumerate(parse((SOURCES / f"{name}.ts").read_text())):
+        out = {"cell_type": cell["cell_type"], "id": f"c{i:02d}", "metadata": {}, "source": cell["source"]}
+        if cell["cell_type"] == "code":
+            out.update(execution_count=None, outputs=[])
+        cells.append(out)
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": KERNEL,
+            "language_info": {"name": "typescript", "file_extension": ".ts"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def names(args: list[str]) -> list[str]:
+    available = sorted(p.stem for p in SOURCES.glob("*.ts"))
+    for a in args:
+        if a not in available:
+            sys.exit(f"no notebook source notebooks/src/{a}.ts; there are: {', '.join(available)}")
+    return args or available
+
+
+def source_text(cell: dict) -> str:
+    s = cell["source"]
+    return "".join(s) if isinstance(s, list) else s
+
+
+def execute(name: str, nb: dict, out: pathlib.Path, quick: bool) -> bool:
+    """Executes `nb` in notebooks/ (the kernel's working folder), writes it to `out`."""
+    import nbclient
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    os.environ["JUPYTER_PATH"] = str(ROOT / ".jupyter" / "share" / "jupyter")
+    if quick:
+        os.environ["BIREAL_QUICK"] = "1"
+    else:
+        os.environ.pop("BIREAL_QUICK", None)
+    node = nbformat.from_dict(nb)
+    client = nbclient.NotebookClient(
+        node, kernel_name="tslab", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
+    start = time.time()
+    ok = True
+    try:
+        client.execute()
+    except CellExecutionError:
+        ok = False
+    except Exception as error:  # kernel died, timeout
+        ok = False
+        print(f"{name}: {type(error).__name__}: {error}", file=sys.stderr)
+    for cell in node.cells:
+        cell.get("metadata", {}).pop("execution", None)
+    nbformat.write(node, str(out))
+    mode = "quick" if quick else "full"
+    if ok:
+        print(f"{name}: ok ({mode} mode, {time.time() - start:.0f} s)")
+        return True
+    failed = [
+        (i, c)
+        for i, c in enumerate(node.cells)
+        if c.cell_type == "code"
+        and any(o.get("name") == "stderr" or o.get("output_type") == "error" for o in c.get("outputs", []))
+    ]
+    print(f"{name}: FAILED ({mode} mode); executed notebook: {out}", file=sys.stderr)
+    for i, cell in failed[-1:]:
+        print(f"--- cell {i} source:\n{source_text(cell)}\n--- cell {i} stderr:", file=sys.stderr)
+        for o in cell.outputs:
+            if o.get("name") == "stderr":
+                print(source_text({"source": o["text"]}), file=sys.stderr, end="")
+            elif o.get("output_type") == "error":
+                print("\n".join(o.get("traceback", [])), file=sys.stderr)
+    return False
+
+
+def main() -> None:
+    command, *args = sys.argv[1:] or ["check"]
+    if command == "build":
+        for name in names(args):
+            (NOTEBOOKS / f"{name}.ipynb").write_text(json.dumps(notebook_of(name), indent=1) + "\n")
+            print(f"notebooks/{name}.ipynb")
+    elif command == "run":
+        results = [execute(n, notebook_of(n), NOTEBOOKS / f"{n}.ipynb", quick=False) for n in names(args)]
+        sys.exit(0 if all(results) else 1)
+    elif command == "check":
+        stale = []
+        for name in names(args):
+            path = NOTEBOOKS / f"{name}.ipynb"
+            committed = json.loads(path.read_text()) if path.exists() else {"cells": []}
+            expected = notebook_of(name)["cells"]
+            if [source_text(c) for c in committed["cells"]] != [c["source"] for c in expected]:
+                stale.append(name)
+        if stale:
+            sys.exit(
+                f"notebooks out of date with notebooks/src: {', '.join(stale)}; "
+                "run `npm run notebooks` (executes them in full mode) and commit the result"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            results = [
+                execute(n, notebook_of(n), pathlib.Path(tmp) / f"{n}.ipynb", quick=True) for n in names(args)
+            ]
+        sys.exit(0 if all(results) else 1)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+/** `bireal experiment`: trains a notebook experiment's variants and records them in results/. */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../backend/index.js';
+import { EXPERIMENTS, runExperiment } from '../experiments/index.js';
+import { Progress } from '../train/progress.js';
+import { UsageError, positiveInt } from './usage.js';
+
+/** Usage of `bireal experiment`. */
+export const usage = `experiment NAME [--quick] [--seeds 0,1,2] [--replicas R]
+      train every variant of a notebook experiment (${Object.keys(EXPERIMENTS).join(', ')}) in
+      runs/experiments/NAME/ (resuming unfinished runs) and record config, summary and metrics
+      in results/experiments/NAME/ (not with --quick: a few batches at 32 px, nothing recorded)`;
+
+/** Runs `bireal experiment` with its arguments (after the command name). */
+export async function run(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      quick: { type: 'boolean' },
+      seeds: { type: 'string' },
+      replicas: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [name] = positionals;
+  if (name === undefined || positionals.length > 1) {
+    throw new UsageError('experiment needs one NAME');
+  }
+  if (EXPERIMENTS[name] === undefined) {
+    throw new UsageError(
+      `unknown experiment '${name}'; valid: ${Object.keys(EXPERIMENTS).join(', ')}`,
+    );
+  }
+  const seeds = values.seeds?.split(',').map((s) => {
+    const n = Number(s);
+    if (s.trim() === '' || !Number.isInteger(n) || n < 0) {
+      throw new UsageError(`--seeds must be non-negative integers, got '${values.seeds}'`);
+    }
+    return n;
+  });
+  await initBackend();
+  const quick = values.quick ?? false;
+  const runs = await runExperiment(name, {
+    quick,
+    ...(seeds === undefined ? {} : { seeds }),
+    replicas: positiveInt('replicas', values.replicas, Math.min(2, availableParallelism())),
+    ...(quick ? {} : { recordDir: join('results', 'experiments') }),
+    progress: new Progress(),
+  });
+  for (const r of runs) {
+    const { top1, top5 } = r.summary.eval;
+    console.log(
+      `${name} ${r.variant} seed ${r.seed}: top-1 ${(100 * top1).toFixed(2)}%, top-5 ` +
+        `${(100 * top5).toFixed(2)}%, ${r.summary.wallSeconds.toFixed(0)} s`,
+    );
+  }
+}

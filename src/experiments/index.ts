@@ -1,0 +1,203 @@
+/**
+ * The notebooks' experiments as reproducible commands: each is a base recipe and a set of
+ * variants (model options), trained once per seed with the ordinary trainer. Full runs are
+ * recorded under results/experiments/NAME/VARIANT-sSEED/ (config.json, summary.json,
+ * metrics.jsonl) and the notebooks load them; quick mode (CI) trains tiny versions live.
+ *
+ *   bireal experiment NAME [--quick] [--seeds 0,1,2] [--replicas R]
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelOptions } from '../models/index.js';
+import { parseRecipe, type Recipe } from '../train/recipe.js';
+import { train, type RunSummary } from '../train/trainer.js';
+import type { Progress } from '../train/progress.js';
+
+/** An experiment: a recipe whose first stage's model options change per variant. */
+export interface Experiment {
+  description: string;
+  /** The recipe (as in configs/*.json) shared by every variant. */
+  base: Record<string, unknown>;
+  /** Variant name -> model options merged into the stage's options. */
+  variants: Record<string, ModelOptions>;
+  /** Seeds of a full run. */
+  seeds: number[];
+}
+
+const imagenette64: Record<string, unknown> = {
+  dataset: {
+    train: 'imagenette:train',
+    eval: 'imagenette:val',
+    imageSize: 64,
+    workers: 1,
+    crop: 'resized',
+    scale: [0.35, 1],
+    lighting: 0.1,
+  },
+  evalEveryEpoch: true,
+};
+
+function binaryStage(epochs: number): Record<string, unknown> {
+  return {
+    name: 'binary',
+    model: { name: 'bireal18', options: { width: 0.25 } },
+    optimizer: { type: 'adam', lr: 0.004, weightDecay: 0 },
+    schedule: { type: 'linear' },
+    epochs,
+    batchSize: 64,
+    labelSmoothing: 0.1,
+  };
+}
+
+/** Every experiment, by name. */
+export const EXPERIMENTS: Record<string, Experiment> = {
+  estimators: {
+    description:
+      'Bi-Real-18 (width 0.25) on Imagenette at 64x64 px, 6 epochs, Adam: the activation ' +
+      'gradient is the STE, the clipped STE or ApproxSign (weights: magnitude-aware).',
+    base: { ...imagenette64, stages: [binaryStage(6)] },
+    variants: {
+      ste: { estimator: 'ste' },
+      'clipped-ste': { estimator: 'clipped-ste' },
+      'approx-sign': { estimator: 'approx-sign' },
+    },
+    seeds: [0],
+  },
+};
+
+/** One trained variant: its recipe, summary and metrics.jsonl entries. */
+export interface ExperimentRun {
+  variant: string;
+  seed: number;
+  recipe: Recipe;
+  summary: RunSummary;
+  metrics: Record<string, unknown>[];
+}
+
+function experiment(name: string): Experiment {
+  const found = EXPERIMENTS[name];
+  if (found === undefined) {
+    throw new Error(`unknown experiment '${name}'; valid: ${Object.keys(EXPERIMENTS).join(', ')}`);
+  }
+  return found;
+}
+
+/** The recipe of one variant and seed; quick mode shrinks it to a few batches at 32 px. */
+export function experimentRecipe(
+  name: string,
+  variant: string,
+  seed: number,
+  quick = false,
+): Recipe {
+  const { base, variants } = experiment(name);
+  const options = variants[variant];
+  if (options === undefined) {
+    throw new Error(
+      `experiment ${name} has no variant '${variant}'; valid: ${Object.keys(variants).join(', ')}`,
+    );
+  }
+  const stages = (base['stages'] as Record<string, unknown>[]).map((stage, i) => {
+    const model = stage['model'] as { name: string; options: ModelOptions };
+    return {
+      ...stage,
+      ...(quick ? { epochs: 1, batchSize: 16 } : {}),
+      model: i === 0 ? { ...model, options: { ...model.options, ...options } } : model,
+    };
+  });
+  const dataset = base['dataset'] as Record<string, unknown>;
+  return parseRecipe(
+    {
+      ...base,
+      name: `${name}-${variant}-s${seed}${quick ? '-quick' : ''}`,
+      description: experiment(name).description,
+      seed,
+      stages,
+      ...(quick ? { limitBatches: 3, dataset: { ...dataset, imageSize: 32 } } : {}),
+    },
+    `experiment ${name}/${variant}`,
+  );
+}
+
+function readMetrics(file: string): Record<string, unknown>[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+function readRun(dir: string, variant: string, seed: number): ExperimentRun {
+  const read = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown;
+  return {
+    variant,
+    seed,
+    recipe: parseRecipe(read('config.json'), join(dir, 'config.json')),
+    summary: read('summary.json') as RunSummary,
+    metrics: readMetrics(join(dir, 'metrics.jsonl')),
+  };
+}
+
+const RECORDED = ['config.json', 'summary.json', 'metrics.jsonl'];
+
+/** Options of {@link runExperiment}. */
+export interface RunExperimentOptions {
+  quick?: boolean;
+  /** Default: the experiment's seeds (quick mode: the first). */
+  seeds?: number[];
+  /** Parent of the run folders; default runs/experiments. */
+  runsDir?: string;
+  /** Copy the small files of each finished run to this folder (full runs: results/experiments). */
+  recordDir?: string;
+  replicas?: number;
+  progress?: Progress | null;
+}
+
+/**
+ * Trains every variant and seed of experiment `name` (resuming unfinished runs, skipping
+ * finished ones) and returns them.
+ */
+export async function runExperiment(
+  name: string,
+  options: RunExperimentOptions = {},
+): Promise<ExperimentRun[]> {
+  const { variants, seeds } = experiment(name);
+  const quick = options.quick ?? false;
+  const runsDir = options.runsDir ?? join('runs', 'experiments');
+  const runs: ExperimentRun[] = [];
+  for (const seed of options.seeds ?? (quick ? seeds.slice(0, 1) : seeds)) {
+    for (const variant of Object.keys(variants)) {
+      const recipe = experimentRecipe(name, variant, seed, quick);
+      const dir = join(runsDir, name, `${variant}-s${seed}${quick ? '-quick' : ''}`);
+      if (quick) rmSync(dir, { recursive: true, force: true });
+      if (!existsSync(join(dir, 'summary.json'))) {
+        await train(recipe, {
+          out: dir,
+          resume: existsSync(join(dir, 'config.json')),
+          replicas: options.replicas ?? 1,
+          progress: options.progress === undefined ? null : options.progress,
+        });
+      }
+      if (options.recordDir !== undefined) {
+        const target = join(options.recordDir, name, `${variant}-s${seed}`);
+        mkdirSync(target, { recursive: true });
+        for (const file of RECORDED) cpSync(join(dir, file), join(target, file));
+      }
+      runs.push(readRun(dir, variant, seed));
+    }
+  }
+  return runs;
+}
+
+/** The recorded full runs of experiment `name` from `resultsDir` (default results/experiments). */
+export function loadExperiment(name: string, resultsDir: string): ExperimentRun[] {
+  const { variants } = experiment(name);
+  const dir = join(resultsDir, name);
+  if (!existsSync(dir)) {
+    throw new Error(`${dir} is missing: record it with \`bireal experiment ${name}\``);
+  }
+  const order = Object.keys(variants);
+  return readdirSync(dir)
+    .map((entry) => /^(.+)-s(\d+)$/.exec(entry))
+    .filter((m): m is RegExpExecArray => m !== null && order.includes(m[1] as string))
+    .map((m) => readRun(join(dir, m[0]), m[1] as string, Number(m[2])))
+    .sort((a, b) => order.indexOf(a.variant) - order.indexOf(b.variant) || a.seed - b.seed);
+}
