@@ -8,18 +8,23 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ModelOptions } from '../models/index.js';
+import type { ModelName, ModelOptions } from '../models/index.js';
 import { parseRecipe, type Recipe } from '../train/recipe.js';
 import { train, type RunSummary } from '../train/trainer.js';
 import type { Progress } from '../train/progress.js';
 
-/** An experiment: a recipe whose first stage's model options change per variant. */
+/** What a variant changes in the first stage's model: its name and/or some options. */
+export interface Variant {
+  model?: ModelName;
+  options?: ModelOptions;
+}
+
+/** An experiment: a recipe whose first stage's model changes per variant. */
 export interface Experiment {
   description: string;
   /** The recipe (as in configs/*.json) shared by every variant. */
   base: Record<string, unknown>;
-  /** Variant name -> model options merged into the stage's options. */
-  variants: Record<string, ModelOptions>;
+  variants: Record<string, Variant>;
   /** Seeds of a full run. */
   seeds: number[];
 }
@@ -57,9 +62,35 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       'gradient is the STE, the clipped STE or ApproxSign (weights: magnitude-aware).',
     base: { ...imagenette64, stages: [binaryStage(6)] },
     variants: {
-      ste: { estimator: 'ste' },
-      'clipped-ste': { estimator: 'clipped-ste' },
-      'approx-sign': { estimator: 'approx-sign' },
+      ste: { options: { estimator: 'ste' } },
+      'clipped-ste': { options: { estimator: 'clipped-ste' } },
+      'approx-sign': { options: { estimator: 'approx-sign' } },
+    },
+    seeds: [0],
+  },
+  'weight-gradient': {
+    description:
+      'Bi-Real-18 (width 0.25) on Imagenette at 64x64 px, 6 epochs, Adam, ApproxSign: the ' +
+      "weights are binarized as alpha*sign(W) with the paper's magnitude-aware gradient " +
+      "alpha*1{|W|<1}, as alpha*sign(W) with the authors' code's gradient 1{|W|<=1}, or as " +
+      'sign(W) without a scale.',
+    base: { ...imagenette64, stages: [binaryStage(6)] },
+    variants: {
+      'magnitude-aware': { options: { binarizer: 'magnitude-aware' } },
+      scaled: { options: { binarizer: 'scaled' } },
+      sign: { options: { binarizer: 'sign' } },
+    },
+    seeds: [0],
+  },
+  shortcut: {
+    description:
+      'Imagenette at 64x64 px, 6 epochs, Adam, ApproxSign, magnitude-aware weights, width ' +
+      '0.25: Bi-Real-18 (a real-valued shortcut around every 1-bit conv) against the plain ' +
+      '1-bit ResNet-18 (shortcut around each pair of convs).',
+    base: { ...imagenette64, stages: [binaryStage(6)] },
+    variants: {
+      bireal: {},
+      plain: { model: 'plain-binary-resnet18' },
     },
     seeds: [0],
   },
@@ -90,8 +121,8 @@ export function experimentRecipe(
   quick = false,
 ): Recipe {
   const { base, variants } = experiment(name);
-  const options = variants[variant];
-  if (options === undefined) {
+  const change = variants[variant];
+  if (change === undefined) {
     throw new Error(
       `experiment ${name} has no variant '${variant}'; valid: ${Object.keys(variants).join(', ')}`,
     );
@@ -101,7 +132,10 @@ export function experimentRecipe(
     return {
       ...stage,
       ...(quick ? { epochs: 1, batchSize: 16 } : {}),
-      model: i === 0 ? { ...model, options: { ...model.options, ...options } } : model,
+      model:
+        i === 0
+          ? { name: change.model ?? model.name, options: { ...model.options, ...change.options } }
+          : model,
     };
   });
   const dataset = base['dataset'] as Record<string, unknown>;

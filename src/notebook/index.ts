@@ -57,6 +57,8 @@ export function readResult<T>(path: string): T {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (error) {
-    throw new Error(`results/${path} is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`results/${path} is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

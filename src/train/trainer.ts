@@ -17,6 +17,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { describeBackend } from '../backend/index.js';
 import { openDataset } from '../data/index.js';
 import type { Batch, BatchOptions, DatasetSplit } from '../data/types.js';
+import { BinaryConv2D } from '../layers/index.js';
 import { createModel } from '../models/index.js';
 import { initFromReal } from '../models/init.js';
 import {
@@ -75,6 +76,29 @@ export interface RunSummary {
   stages: StageRecord[];
   /** The final model on the eval split. */
   eval: EvalResult;
+}
+
+/** The signs (w >= 0) of every binary conv kernel of `model`; undefined if it has none. */
+function binaryWeightSigns(model: tfl.LayersModel): Uint8Array | undefined {
+  const kernels = model.layers
+    .filter((layer) => layer instanceof BinaryConv2D)
+    .map((layer) => layer.getWeights()[0] as tf.Tensor);
+  if (kernels.length === 0) return undefined;
+  const values = kernels.map((k) => k.dataSync());
+  const signs = new Uint8Array(values.reduce((n, v) => n + v.length, 0));
+  let offset = 0;
+  for (const v of values) {
+    for (let i = 0; i < v.length; i++) signs[offset + i] = (v[i] as number) >= 0 ? 1 : 0;
+    offset += v.length;
+  }
+  return signs;
+}
+
+/** Fraction of binary weights whose sign differs between two {@link binaryWeightSigns}. */
+function signFlipRate(before: Uint8Array, after: Uint8Array): number {
+  let flips = 0;
+  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) flips++;
+  return flips / before.length;
 }
 
 /** The loss became NaN or infinite: the message names the step, stage, epoch and last checkpoint. */
@@ -247,8 +271,15 @@ class Trainer {
     optimizer: ScheduledOptimizer,
     batchOptions: BatchOptions,
     stepsPerEpoch: number,
-  ): Promise<{ loss: number; accuracy: number; lr: number; seconds: number }> {
+  ): Promise<{
+    loss: number;
+    accuracy: number;
+    lr: number;
+    seconds: number;
+    weightSignFlips?: number;
+  }> {
     const model = this.model as tfl.LayersModel;
+    const signsBefore = binaryWeightSigns(model);
     const classes = this.trainSplit.classes.length;
     const start = performance.now();
     let last = start;
@@ -302,11 +333,16 @@ class Trainer {
     }
     if (batches === 0)
       throw new Error(`${this.trainSplit.id} gave no batches in epoch ${epoch + 1}`);
+    const signsAfter = binaryWeightSigns(model);
     return {
       loss: lossSum / images,
       accuracy: correct / images,
       lr,
       seconds: (performance.now() - start) / 1000,
+      // Fraction of the binary weights that changed sign during the epoch.
+      ...(signsBefore && signsAfter
+        ? { weightSignFlips: signFlipRate(signsBefore, signsAfter) }
+        : {}),
     };
   }
 
