@@ -29,3 +29,11 @@ kernel = json.loads(spec.read_text())
 kernel['env'] = {'NODE_OPTIONS': '--experimental-require-module --disable-warning=ExperimentalWarning'}
 spec.write_text(json.dumps(kernel, indent=1))
 PY
+
+# Real data for the notebooks and experiments: extracted into data/cache from the archives
+# beside the checkout when they are there (elsewhere `bireal data fetch NAME` downloads them).
+if [ -d ../shared/data ]; then
+  for dataset in imagenette cifar10; do
+    node dist/src/cli/main.js data fetch "$dataset" --from ../shared/data
+  done
+fi

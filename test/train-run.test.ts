@@ -160,6 +160,11 @@ describe('trainer', () => {
     const step = lines[2] as Record<string, number>;
     for (const key of ['loss', 'accuracy', 'lr', 'imagesPerSecond'])
       assert.equal(typeof step[key], 'number', key);
+    // The share of binary weights that changed sign in each epoch (Adam at lr 0.01 flips some).
+    for (const epoch of lines.filter((l) => l.type === 'epoch')) {
+      const flips = epoch.weightSignFlips as number;
+      assert.ok(flips > 0 && flips < 0.5, `weightSignFlips ${flips}`);
+    }
     const { state } = await loadCheckpoint(join(out, 'checkpoints/1-binary.ckpt'));
     assert.deepEqual([state.stage, state.epoch, state.step], [0, 2, 8]);
     await assert.rejects(trainOn(tinyRecipe(), out), /already holds a run/);

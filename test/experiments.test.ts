@@ -1,0 +1,44 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXPERIMENTS, experimentRecipe, loadExperiment } from '../src/experiments/index.js';
+
+describe('experiments', () => {
+  it('builds one valid recipe per variant, changing only the first stage model', () => {
+    for (const [name, experiment] of Object.entries(EXPERIMENTS)) {
+      const recipes = Object.keys(experiment.variants).map((v) => experimentRecipe(name, v, 0));
+      const withoutModels = recipes.map((r) =>
+        JSON.stringify({ ...r, name: '', stages: r.stages.map((s) => ({ ...s, model: null })) }),
+      );
+      assert.equal(new Set(withoutModels).size, 1, `${name}: variants differ beyond the model`);
+      assert.equal(
+        new Set(recipes.map((r) => JSON.stringify(r.stages[0]?.model))).size,
+        recipes.length,
+      );
+    }
+    const plain = experimentRecipe('shortcut', 'plain', 2);
+    assert.equal(plain.stages[0]?.model.name, 'plain-binary-resnet18');
+    assert.equal(plain.seed, 2);
+    assert.deepEqual(experimentRecipe('estimators', 'ste', 0).stages[0]?.model.options, {
+      width: 0.25,
+      estimator: 'ste',
+    });
+  });
+
+  it('shrinks quick recipes to a few batches at 32 px', () => {
+    const quick = experimentRecipe('estimators', 'approx-sign', 0, true);
+    assert.equal(quick.dataset.imageSize, 32);
+    assert.equal(quick.limitBatches, 3);
+    assert.equal(quick.stages[0]?.epochs, 1);
+    assert.match(quick.name, /-quick$/);
+  });
+
+  it('names unknown experiments, variants and missing recordings', async () => {
+    assert.throws(() => experimentRecipe('nope', 'x', 0), /unknown experiment 'nope'; valid: /);
+    assert.throws(() => experimentRecipe('estimators', 'x', 0), /no variant 'x'; valid: ste/);
+    const dir = await mkdtemp(join(tmpdir(), 'bireal-exp-'));
+    assert.throws(() => loadExperiment('estimators', dir), /bireal experiment estimators/);
+  });
+});
