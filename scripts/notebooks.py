@@ -9,7 +9,7 @@ outputs of a full-mode run.
   notebooks.py build            write notebooks/*.ipynb from the sources (outputs cleared)
   notebooks.py run [NAME...]    execute in full mode, writing the outputs into notebooks/
   notebooks.py check [NAME...]  fail unless every .ipynb matches its source, then execute
-                                each in quick mode (BIREAL_QUICK=1) into a temporary folder
+                                each in quick mode (BIREAL_QUICK=1) into runs/notebooks-quick/
 
 Runs with Debian's Jupyter (python3-nbclient) and the project's tslab kernel in ./.jupyter
 (scripts/setup.sh registers it). tslab reports an error as text on the cell's stderr and skips
@@ -19,7 +19,6 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -150,10 +149,9 @@ def main() -> None:
                 f"notebooks out of date with notebooks/src: {', '.join(stale)}; "
                 "run `npm run notebooks` (executes them in full mode) and commit the result"
             )
-        with tempfile.TemporaryDirectory() as tmp:
-            results = [
-                execute(n, notebook_of(n), pathlib.Path(tmp) / f"{n}.ipynb", quick=True) for n in names(args)
-            ]
+        out = ROOT / "runs" / "notebooks-quick"
+        out.mkdir(parents=True, exist_ok=True)
+        results = [execute(n, notebook_of(n), out / f"{n}.ipynb", quick=True) for n in names(args)]
         sys.exit(0 if all(results) else 1)
     else:
         sys.exit(__doc__)

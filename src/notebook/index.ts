@@ -1,17 +1,12 @@
 /**
  * Helpers for the tutorial notebooks (notebooks/, tslab kernel): quick/full mode, Plotly charts
- * as notebook outputs, tables, and the recorded results under results/.
+ * as notebook outputs, tables, and where the repository (and its results/) is.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Quick mode (env BIREAL_QUICK=1): what CI runs; small experiments, same code paths. */
 export const QUICK = typeof process !== 'undefined' && process.env['BIREAL_QUICK'] === '1';
-
-/** `quick` in quick mode, else `full`. */
-export function pick<T>(quick: T, full: T): T {
-  return QUICK ? quick : full;
-}
 
 /** What tslab's `display` offers (pass `tslab.display` from a notebook). */
 export interface Display {
@@ -46,19 +41,4 @@ export function projectRoot(from = process.cwd()): string {
     if (existsSync(join(dir, 'results')) && existsSync(join(dir, 'package.json'))) return dir;
   }
   throw new Error(`cannot find the bireal repository (with results/) from ${from}`);
-}
-
-/** Reads a JSON file under results/, naming the file when it is missing or broken. */
-export function readResult<T>(path: string): T {
-  const file = join(projectRoot(), 'results', path);
-  if (!existsSync(file)) {
-    throw new Error(`results/${path} is missing: run the command that records it (see its README)`);
-  }
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch (error) {
-    throw new Error(`results/${path} is not valid JSON: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }
