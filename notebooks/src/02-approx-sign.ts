@@ -17,19 +17,18 @@
 // difference between the gradient we use and the one of the function we actually compute.
 
 // %%
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tslab from 'tslab';
+import { ESTIMATORS, binarizeActivation, describeBackend, initBackend } from 'bireal';
 import {
-  ESTIMATORS,
-  binarizeActivation,
-  describeBackend,
-  initBackend,
-  loadExperiment,
-  runExperiment,
-  type ExperimentRun,
-} from 'bireal';
-import { QUICK, markdownTable, plot, projectRoot } from 'bireal/notebook';
+  QUICK,
+  RUNS_LABEL,
+  epochCurves,
+  experimentRuns,
+  markdownTable,
+  plot,
+  provenance,
+} from 'bireal/notebook';
 
 await initBackend({ log: false });
 console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
@@ -126,15 +125,7 @@ tslab.display.markdown(
 // its numbers mean nothing.
 
 // %%
-const root = projectRoot();
-const runs: ExperimentRun[] = QUICK
-  ? await runExperiment('estimators', {
-      quick: true,
-      runsDir: path.join(root, 'runs', 'experiments'),
-    })
-  : loadExperiment('estimators', path.join(root, 'results', 'experiments'));
-const stepsOf = (r: ExperimentRun) => r.metrics.filter((m) => m['type'] === 'step');
-const evalsOf = (r: ExperimentRun) => r.metrics.filter((m) => m['type'] === 'eval');
+const runs = await experimentRuns('estimators');
 /** Mean of every `every` consecutive values, to keep the notebook small and the curve readable. */
 const smooth = (values: number[], every: number) =>
   Array.from({ length: Math.ceil(values.length / every) }, (_, i) => {
@@ -145,7 +136,7 @@ const every = QUICK ? 1 : 10;
 plot(
   tslab.display,
   runs.map((r) => {
-    const steps = stepsOf(r);
+    const steps = r.metrics.filter((m) => m['type'] === 'step');
     return {
       type: 'scatter',
       mode: 'lines',
@@ -161,43 +152,26 @@ plot(
     };
   }),
   {
-    title: {
-      text: `Training loss (mean of ${every} steps), ${QUICK ? 'QUICK MODE' : 'recorded runs'}`,
-    },
+    title: { text: `Training loss (mean of ${every} steps), ${RUNS_LABEL}` },
     xaxis: { title: { text: 'step' } },
     yaxis: { title: { text: 'cross-entropy (label smoothing 0.1)' } },
   },
 );
-plot(
-  tslab.display,
-  runs.map((r) => ({
-    type: 'scatter',
-    mode: 'lines+markers',
-    name: r.variant,
-    x: evalsOf(r).map((e) => e['epoch']),
-    y: evalsOf(r).map((e) => 100 * (e['top1'] as number)),
-  })),
-  {
-    title: {
-      text: `Imagenette val top-1 after each epoch, ${QUICK ? 'QUICK MODE' : 'recorded runs'}`,
-    },
-    xaxis: { title: { text: 'epoch' }, dtick: 1 },
-    yaxis: { title: { text: 'top-1 (%)' } },
-  },
-);
-const first = (runs[0] as ExperimentRun).summary;
+plot(tslab.display, epochCurves(runs, 'eval', 'top1', 100), {
+  title: { text: `Imagenette val top-1 after each epoch, ${RUNS_LABEL}` },
+  xaxis: { title: { text: 'epoch' }, dtick: 1 },
+  yaxis: { title: { text: 'top-1 (%)' } },
+});
 tslab.display.markdown(
   markdownTable(
-    ['estimator', 'top-1 (%)', 'top-5 (%)', 'val images', 'wall time'],
+    ['estimator', 'top-1 (%)', 'top-5 (%)', 'wall time'],
     runs.map((r) => [
       r.variant,
       (100 * r.summary.eval.top1).toFixed(1),
       (100 * r.summary.eval.top5).toFixed(1),
-      r.summary.eval.n,
       `${Math.round(r.summary.wallSeconds / 60)} min`,
     ]),
-  ) +
-    `\n\n${QUICK ? '**Quick mode**: 3 batches of 16 at 32 px, evaluated on 48 images; not a result.' : `Recorded runs: ${first.dataset.train} at ${first.dataset.imageSize} px, ${(runs[0] as ExperimentRun).recipe.stages[0]?.epochs} epochs, one seed, backend ${first.backend}, commit ${first.commit.slice(0, 10)}.`}`,
+  ) + `\n\n${provenance(runs)}`,
 );
 
 // %% [markdown]

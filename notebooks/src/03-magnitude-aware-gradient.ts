@@ -14,20 +14,18 @@
 // The library implements both (`magnitude-aware`, `scaled`), and `sign` (no $\alpha$ at all).
 
 // %%
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tslab from 'tslab';
+import { binarizeWeight, channelScale, describeBackend, initBackend, type Binarizer } from 'bireal';
 import {
-  binarizeWeight,
-  channelScale,
-  describeBackend,
-  initBackend,
-  loadExperiment,
-  runExperiment,
-  type Binarizer,
-  type ExperimentRun,
-} from 'bireal';
-import { QUICK, markdownTable, plot, projectRoot } from 'bireal/notebook';
+  QUICK,
+  RUNS_LABEL,
+  epochCurves,
+  experimentRuns,
+  markdownTable,
+  plot,
+  provenance,
+} from 'bireal/notebook';
 
 await initBackend({ log: false });
 console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
@@ -82,54 +80,23 @@ plot(
 // changed during it: the 1-bit network only changes when a sign flips.
 
 // %%
-const root = projectRoot();
-const runs: ExperimentRun[] = QUICK
-  ? await runExperiment('weight-gradient', {
-      quick: true,
-      runsDir: path.join(root, 'runs', 'experiments'),
-    })
-  : loadExperiment('weight-gradient', path.join(root, 'results', 'experiments'));
-const epochs = (r: ExperimentRun) => r.metrics.filter((m) => m['type'] === 'epoch');
-const evals = (r: ExperimentRun) => r.metrics.filter((m) => m['type'] === 'eval');
-const label = QUICK ? 'QUICK MODE (not a result)' : 'recorded runs';
-plot(
-  tslab.display,
-  runs.map((r) => ({
-    type: 'scatter',
-    mode: 'lines+markers',
-    name: r.variant,
-    x: epochs(r).map((e) => e['epoch']),
-    y: epochs(r).map((e) => 100 * (e['weightSignFlips'] as number)),
-  })),
-  {
-    title: { text: `Binary weights that flipped sign during each epoch, ${label}` },
-    xaxis: { title: { text: 'epoch' }, dtick: 1 },
-    yaxis: { title: { text: 'flipped (%)' }, type: 'log' },
-  },
-);
-plot(
-  tslab.display,
-  runs.map((r) => ({
-    type: 'scatter',
-    mode: 'lines+markers',
-    name: r.variant,
-    x: evals(r).map((e) => e['epoch']),
-    y: evals(r).map((e) => 100 * (e['top1'] as number)),
-  })),
-  {
-    title: { text: `Imagenette val top-1 after each epoch, ${label}` },
-    xaxis: { title: { text: 'epoch' }, dtick: 1 },
-    yaxis: { title: { text: 'top-1 (%)' } },
-  },
-);
-const summary = (runs[0] as ExperimentRun).summary;
+const runs = await experimentRuns('weight-gradient');
+plot(tslab.display, epochCurves(runs, 'epoch', 'weightSignFlips', 100), {
+  title: { text: `Binary weights that flipped sign during each epoch, ${RUNS_LABEL}` },
+  xaxis: { title: { text: 'epoch' }, dtick: 1 },
+  yaxis: { title: { text: 'flipped (%)' }, type: 'log' },
+});
+plot(tslab.display, epochCurves(runs, 'eval', 'top1', 100), {
+  title: { text: `Imagenette val top-1 after each epoch, ${RUNS_LABEL}` },
+  xaxis: { title: { text: 'epoch' }, dtick: 1 },
+  yaxis: { title: { text: 'top-1 (%)' } },
+});
 tslab.display.markdown(
   markdownTable(
     ['weights', 'top-1 (%)', 'top-5 (%)', 'flipped in epoch 1 (%)', 'flipped in last epoch (%)'],
     runs.map((r) => {
-      const e = epochs(r);
-      const flips = (i: number) =>
-        (100 * ((e.at(i)?.['weightSignFlips'] as number) ?? NaN)).toFixed(3);
+      const epochs = r.metrics.filter((m) => m['type'] === 'epoch');
+      const flips = (i: number) => (100 * (epochs.at(i)?.['weightSignFlips'] as number)).toFixed(3);
       return [
         r.variant,
         (100 * r.summary.eval.top1).toFixed(1),
@@ -138,8 +105,7 @@ tslab.display.markdown(
         flips(-1),
       ];
     }),
-  ) +
-    `\n\n${QUICK ? '**Quick mode**: 3 batches of 16 at 32 px; not a result.' : `Recorded runs: ${summary.dataset.train} at ${summary.dataset.imageSize} px, ${(runs[0] as ExperimentRun).recipe.stages[0]?.epochs} epochs, one seed, backend ${summary.backend}, commit ${summary.commit.slice(0, 10)}; evaluated on ${summary.eval.n} val images.`}`,
+  ) + `\n\n${provenance(runs)}`,
 );
 
 // %% [markdown]

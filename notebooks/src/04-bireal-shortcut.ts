@@ -15,20 +15,19 @@
 // This notebook counts those values on real photos, then compares the two structures trained.
 
 // %%
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tslab from 'tslab';
+import { createModel, describeBackend, initBackend, openDataset } from 'bireal';
 import {
-  createModel,
-  describeBackend,
-  initBackend,
-  loadExperiment,
-  openDataset,
-  runExperiment,
-  type ExperimentRun,
-} from 'bireal';
-import { QUICK, markdownTable, plot, projectRoot } from 'bireal/notebook';
+  QUICK,
+  RUNS_LABEL,
+  epochCurves,
+  experimentRuns,
+  markdownTable,
+  plot,
+  provenance,
+} from 'bireal/notebook';
 
 await initBackend({ log: false });
 console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
@@ -140,53 +139,34 @@ tf.dispose([...bireal, ...plain, images as tf.Tensor]);
 // on Imagenette at 64x64 px with the same recipe; the only difference is the shortcut.
 
 // %%
-const root = projectRoot();
-const runs: ExperimentRun[] = QUICK
-  ? await runExperiment('shortcut', {
-      quick: true,
-      runsDir: path.join(root, 'runs', 'experiments'),
-    })
-  : loadExperiment('shortcut', path.join(root, 'results', 'experiments'));
-const label = QUICK ? 'QUICK MODE (not a result)' : 'recorded runs';
-const evals = (r: ExperimentRun) => r.metrics.filter((m) => m['type'] === 'eval');
-const epochs = (r: ExperimentRun) => r.metrics.filter((m) => m['type'] === 'epoch');
+const runs = await experimentRuns('shortcut');
 plot(
   tslab.display,
-  runs.flatMap((r) => [
-    {
-      type: 'scatter',
-      mode: 'lines+markers',
-      name: `${r.variant}: val top-1`,
-      x: evals(r).map((e) => e['epoch']),
-      y: evals(r).map((e) => 100 * (e['top1'] as number)),
-    },
-    {
-      type: 'scatter',
-      mode: 'lines',
-      line: { dash: 'dot' },
-      name: `${r.variant}: train accuracy`,
-      x: epochs(r).map((e) => e['epoch']),
-      y: epochs(r).map((e) => 100 * (e['accuracy'] as number)),
-    },
-  ]),
+  [
+    ...epochCurves(runs, 'eval', 'top1', 100, (r) => `${r.variant}: val top-1`),
+    ...epochCurves(runs, 'epoch', 'accuracy', 100, (r) => `${r.variant}: train accuracy`).map(
+      (trace) => ({ ...trace, mode: 'lines', line: { dash: 'dot' } }),
+    ),
+  ],
   {
-    title: { text: `Imagenette, 64 px: accuracy after each epoch, ${label}` },
+    title: { text: `Imagenette, 64 px: accuracy after each epoch, ${RUNS_LABEL}` },
     xaxis: { title: { text: 'epoch' }, dtick: 1 },
     yaxis: { title: { text: 'accuracy (%)' } },
   },
 );
-const summary = (runs[0] as ExperimentRun).summary;
 tslab.display.markdown(
   markdownTable(
     ['structure', 'top-1 (%)', 'top-5 (%)', 'final train accuracy (%)'],
-    runs.map((r) => [
-      r.variant,
-      (100 * r.summary.eval.top1).toFixed(1),
-      (100 * r.summary.eval.top5).toFixed(1),
-      (100 * ((epochs(r).at(-1)?.['accuracy'] as number) ?? NaN)).toFixed(1),
-    ]),
-  ) +
-    `\n\n${QUICK ? '**Quick mode**: 3 batches of 16 at 32 px; not a result.' : `Recorded runs: ${summary.dataset.train} at ${summary.dataset.imageSize} px, ${(runs[0] as ExperimentRun).recipe.stages[0]?.epochs} epochs, one seed, backend ${summary.backend}, commit ${summary.commit.slice(0, 10)}; evaluated on ${summary.eval.n} val images.`}`,
+    runs.map((r) => {
+      const last = r.metrics.filter((m) => m['type'] === 'epoch').at(-1);
+      return [
+        r.variant,
+        (100 * r.summary.eval.top1).toFixed(1),
+        (100 * r.summary.eval.top5).toFixed(1),
+        (100 * (last?.['accuracy'] as number)).toFixed(1),
+      ];
+    }),
+  ) + `\n\n${provenance(runs)}`,
 );
 
 // %% [markdown]

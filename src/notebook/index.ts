@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadExperiment, runExperiment, type ExperimentRun } from '../experiments/index.js';
 
 /** Quick mode (env BIREAL_QUICK=1): what CI runs; small experiments, same code paths. */
 export const QUICK = typeof process !== 'undefined' && process.env['BIREAL_QUICK'] === '1';
@@ -41,4 +42,55 @@ export function projectRoot(from = process.cwd()): string {
     if (existsSync(join(dir, 'results')) && existsSync(join(dir, 'package.json'))) return dir;
   }
   throw new Error(`cannot find the bireal repository (with results/) from ${from}`);
+}
+
+/**
+ * The runs of experiment `name` (see src/experiments): in quick mode, trained now at quick size
+ * (runs/experiments/); in full mode, the recorded runs under results/experiments/.
+ */
+export async function experimentRuns(name: string): Promise<ExperimentRun[]> {
+  const root = projectRoot();
+  return QUICK
+    ? runExperiment(name, { quick: true, runsDir: join(root, 'runs', 'experiments') })
+    : loadExperiment(name, join(root, 'results', 'experiments'));
+}
+
+/** Where the numbers of `runs` come from, in one sentence for under a table. */
+export function provenance(runs: ExperimentRun[]): string {
+  const first = runs[0];
+  if (first === undefined) return 'No runs.';
+  if (QUICK) return '**Quick mode**: 3 batches of 16 at 32 px per run; not a result.';
+  const { dataset, backend, commit, eval: score } = first.summary;
+  const seeds = [...new Set(runs.map((r) => r.seed))].join(', ');
+  return (
+    `Recorded runs: ${dataset.train} at ${dataset.imageSize} px, ` +
+    `${first.recipe.stages.map((s) => s.epochs).join(' + ')} epochs, seeds ${seeds}, backend ` +
+    `${backend}, commit ${commit.slice(0, 10)}; evaluated on ${score.n} ${dataset.eval} images.`
+  );
+}
+
+/** Chart title suffix: says whether the chart shows a quick run or recorded runs. */
+export const RUNS_LABEL = QUICK ? 'QUICK MODE (not a result)' : 'recorded runs';
+
+/**
+ * One Plotly line per run of a per-epoch metric from metrics.jsonl: entries of `type` ('epoch'
+ * or 'eval'), value `key` times `scale`.
+ */
+export function epochCurves(
+  runs: ExperimentRun[],
+  type: 'epoch' | 'eval',
+  key: string,
+  scale = 1,
+  name = (r: ExperimentRun) => r.variant,
+): PlotlyObject[] {
+  return runs.map((r) => {
+    const entries = r.metrics.filter((m) => m['type'] === type);
+    return {
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: name(r),
+      x: entries.map((e) => e['epoch']),
+      y: entries.map((e) => scale * (e[key] as number)),
+    };
+  });
 }
