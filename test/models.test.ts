@@ -92,6 +92,24 @@ describe('model registry', () => {
     assert.throws(() => createModel('bireal18', { classes: 0 }), /classes must be positive/);
   });
 
+  it('initialises every weight the same for the same seed, 0 included', () => {
+    for (const seed of [0, 7]) {
+      const [a, b] = [
+        createModel('bireal18', { ...small, seed }),
+        createModel('bireal18', { ...small, seed }),
+      ];
+      a.getWeights().forEach((w, i) =>
+        assert.deepEqual(
+          w.dataSync(),
+          (b.getWeights()[i] as tf.Tensor).dataSync(),
+          `seed ${seed}, weight ${i}`,
+        ),
+      );
+      a.dispose();
+      b.dispose();
+    }
+  });
+
   it('passes the estimator and binarizer to every binary conv', () => {
     const model = createModel('bireal18', { ...small, estimator: 'ste', binarizer: 'scaled' });
     const convs = model.layers.filter((l): l is BinaryConv2D => l instanceof BinaryConv2D);

@@ -38,7 +38,10 @@ export interface ModelOptions {
   estimator?: Estimator;
   /** Weight binarizer of the binary nets; default 'magnitude-aware'. */
   binarizer?: Binarizer;
-  /** Seed for weight initialisation (layer i uses seed + i); random when omitted. */
+  /**
+   * Seed for weight initialisation (layer i uses seed + i + 1: tfjs treats a seed of 0 as no
+   * seed); random when omitted.
+   */
   seed?: number;
 }
 
@@ -84,7 +87,7 @@ class Builder {
   constructor(private readonly options: ModelOptions) {}
 
   seed(): number | undefined {
-    return this.options.seed === undefined ? undefined : this.options.seed + this.layerIndex++;
+    return this.options.seed === undefined ? undefined : this.options.seed + ++this.layerIndex;
   }
 
   private initializer(): ReturnType<typeof tfl.initializers.heNormal> {
