@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { EXPERIMENTS, experimentRecipe, loadExperiment } from '../src/experiments/index.js';
 
 describe('experiments', () => {
-  it('builds one valid recipe per variant, changing only the first stage model', () => {
+  it('builds one valid recipe per variant, changing only the first trained stage model', () => {
     for (const [name, experiment] of Object.entries(EXPERIMENTS)) {
-      const recipes = Object.keys(experiment.variants).map((v) => experimentRecipe(name, v, 0));
+      const full = Object.entries(experiment.variants).filter(([, v]) => !v.firstStage);
+      const recipes = full.map(([v]) => experimentRecipe(name, v, 0));
       const withoutModels = recipes.map((r) =>
         JSON.stringify({ ...r, name: '', stages: r.stages.map((s) => ({ ...s, model: null })) }),
       );
@@ -25,6 +26,24 @@ describe('experiments', () => {
       width: 0.25,
       estimator: 'ste',
     });
+  });
+
+  it('skips the stages before firstStage, the first trained one starting from scratch', () => {
+    const [pretrained, scratch] = ['clip', 'scratch'].map((v) =>
+      experimentRecipe('clip-pretraining', v, 0),
+    );
+    assert.deepEqual(
+      pretrained?.stages.map((s) => [s.name, s.init]),
+      [
+        ['real', 'none'],
+        ['binary', 'previous'],
+      ],
+    );
+    assert.deepEqual(
+      scratch?.stages.map((s) => [s.name, s.init]),
+      [['binary', 'none']],
+    );
+    assert.deepEqual(scratch?.stages[0]?.model, pretrained?.stages[1]?.model);
   });
 
   it('shrinks quick recipes to a few batches at 32 px', () => {

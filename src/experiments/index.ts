@@ -13,10 +13,15 @@ import { parseRecipe, type Recipe } from '../train/recipe.js';
 import { train, type RunSummary } from '../train/trainer.js';
 import type { Progress } from '../train/progress.js';
 
-/** What a variant changes in the first stage's model: its name and/or some options. */
+/**
+ * What a variant changes: it trains the base recipe's stages from `firstStage` on (default 0;
+ * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`
+ * and/or given extra `options`.
+ */
 export interface Variant {
   model?: ModelName;
   options?: ModelOptions;
+  firstStage?: number;
 }
 
 /** An experiment: a recipe whose first stage's model changes per variant. */
@@ -82,6 +87,26 @@ export const EXPERIMENTS: Record<string, Experiment> = {
     },
     seeds: [0],
   },
+  'clip-pretraining': {
+    description:
+      'Imagenette at 64x64 px, width 0.25: a real ResNet-18 with ReLU or with clip(x, -1, 1) ' +
+      'activations is trained for 4 epochs, then Bi-Real-18 (ApproxSign, magnitude-aware ' +
+      'weights) starts from its weights and trains 6 epochs; or Bi-Real-18 trains its 6 epochs ' +
+      'from scratch. Adam, linear decay, in each stage.',
+    base: {
+      ...imagenette64,
+      stages: [
+        { ...binaryStage(4), name: 'real', model: { name: 'resnet18', options: { width: 0.25 } } },
+        { ...binaryStage(6), init: 'previous' },
+      ],
+    },
+    variants: {
+      clip: { options: { activation: 'clip' } },
+      relu: { options: { activation: 'relu' } },
+      scratch: { firstStage: 1 },
+    },
+    seeds: [0],
+  },
   shortcut: {
     description:
       'Imagenette at 64x64 px, 6 epochs, Adam, ApproxSign, magnitude-aware weights, width ' +
@@ -127,10 +152,13 @@ export function experimentRecipe(
       `experiment ${name} has no variant '${variant}'; valid: ${Object.keys(variants).join(', ')}`,
     );
   }
-  const stages = (base['stages'] as Record<string, unknown>[]).map((stage, i) => {
+  const baseStages = (base['stages'] as Record<string, unknown>[]).slice(change.firstStage ?? 0);
+  const stages = baseStages.map((stage, i) => {
     const model = stage['model'] as { name: string; options: ModelOptions };
+    // The first trained stage starts from scratch.
+    const { init, ...rest } = stage;
     return {
-      ...stage,
+      ...(i === 0 ? rest : { ...rest, init }),
       ...(quick ? { epochs: 1, batchSize: 16 } : {}),
       model:
         i === 0
