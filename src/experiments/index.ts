@@ -107,6 +107,26 @@ export const EXPERIMENTS: Record<string, Experiment> = {
     },
     seeds: [0],
   },
+  ablations: {
+    description:
+      "The paper's ablation from scratch, 3 seeds: Bi-Real-18 (width 0.25; ApproxSign, " +
+      'magnitude-aware weights, a shortcut around every 1-bit conv) and the same with one part ' +
+      'replaced: the clipped STE, the plain scaled-sign weight gradient, or the plain 1-bit ' +
+      'ResNet structure. Imagenette at 32x32 px, 6 epochs, Adam, evaluated at the end.',
+    base: {
+      ...imagenette64,
+      dataset: { ...(imagenette64['dataset'] as Record<string, unknown>), imageSize: 32 },
+      evalEveryEpoch: false,
+      stages: [binaryStage(6)],
+    },
+    variants: {
+      'bi-real': {},
+      'clipped-ste': { options: { estimator: 'clipped-ste' } },
+      'scaled-sign': { options: { binarizer: 'scaled' } },
+      'plain-resnet': { model: 'plain-binary-resnet18' },
+    },
+    seeds: [0, 1, 2],
+  },
   shortcut: {
     description:
       'Imagenette at 64x64 px, 6 epochs, Adam, ApproxSign, magnitude-aware weights, width ' +
