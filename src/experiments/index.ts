@@ -223,7 +223,7 @@ const RECORDED = ['config.json', 'summary.json', 'metrics.jsonl'];
 /** Options of {@link runExperiment}. */
 export interface RunExperimentOptions {
   quick?: boolean;
-  /** Default: the experiment's seeds (quick mode: the first). */
+  /** Default: the experiment's seeds (quick mode: the first two). */
   seeds?: number[];
   /** Parent of the run folders; default runs/experiments. */
   runsDir?: string;
@@ -245,7 +245,7 @@ export async function runExperiment(
   const quick = options.quick ?? false;
   const runsDir = options.runsDir ?? join('runs', 'experiments');
   const runs: ExperimentRun[] = [];
-  for (const seed of options.seeds ?? (quick ? seeds.slice(0, 1) : seeds)) {
+  for (const seed of options.seeds ?? (quick ? seeds.slice(0, 2) : seeds)) {
     for (const variant of Object.keys(variants)) {
       const recipe = experimentRecipe(name, variant, seed, quick);
       const dir = join(runsDir, name, `${variant}-s${seed}${quick ? '-quick' : ''}`);

@@ -59,7 +59,8 @@ export async function experimentRuns(name: string): Promise<ExperimentRun[]> {
 export function provenance(runs: ExperimentRun[]): string {
   const first = runs[0];
   if (first === undefined) return 'No runs.';
-  if (QUICK) return '**Quick mode**: 3 batches of 16 at 32 px per run; not a result.';
+  if (QUICK)
+    return '**Quick mode**: 3 batches of 16 at 32 px per run, at most 2 seeds; not a result.';
   const { dataset, backend, commit, eval: score } = first.summary;
   const seeds = [...new Set(runs.map((r) => r.seed))].join(', ');
   return (
