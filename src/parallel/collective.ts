@@ -23,10 +23,16 @@ const FAILED = 2;
 
 /** Thrown in every replica once one of them has failed (so none waits forever). */
 export class ReplicaFailedError extends Error {
-  constructor() {
-    super('another data-parallel replica failed; see its error');
+  constructor(why = 'another data-parallel replica failed; see its error') {
+    super(why);
   }
 }
+
+/**
+ * A replica that has not reached a barrier after this long is taken to be dead (a thread that
+ * crashes outright cannot report it); one layer's work takes seconds.
+ */
+const BARRIER_TIMEOUT_MS = 15 * 60 * 1000;
 
 /** Allocates the shared buffers for `replicas` replicas. */
 export function createSharedGroup(replicas: number, capacity = 1 << 20): SharedGroup {
@@ -103,7 +109,16 @@ export class SharedMemoryCollective implements Collective {
       Atomics.notify(c, GENERATION);
       return;
     }
-    while (Atomics.load(c, GENERATION) === generation) Atomics.wait(c, GENERATION, generation);
+    const deadline = performance.now() + BARRIER_TIMEOUT_MS;
+    while (Atomics.load(c, GENERATION) === generation) {
+      if (performance.now() > deadline) {
+        failGroup(this.group);
+        throw new ReplicaFailedError(
+          `a data-parallel replica did not reach the barrier in ${BARRIER_TIMEOUT_MS / 60000} min`,
+        );
+      }
+      Atomics.wait(c, GENERATION, generation, 1000);
+    }
     if (Atomics.load(c, FAILED) !== 0) throw new ReplicaFailedError();
   }
 }

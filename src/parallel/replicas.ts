@@ -79,8 +79,10 @@ export function splitSizes(n: number, parts: number): number[] {
 function waitFor(worker: Worker, type: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onMessage = (message: { type: string; error?: string }) => {
+      if (message.type !== type && message.type !== 'error') return;
+      worker.off('message', onMessage);
       if (message.type === type) resolve();
-      else if (message.type === 'error') reject(new Error(`replica failed: ${message.error}`));
+      else reject(new Error(`replica failed: ${message.error}`));
     };
     worker.on('message', onMessage);
     worker.once('error', reject);
@@ -109,6 +111,17 @@ export async function createDataParallelTrainStep(
   );
   // A channel per worker for its error report, read synchronously when a step fails.
   const errors = workers.map(() => new MessageChannel());
+  const state = {
+    backend: tf.getBackend(),
+    topology: model.toJSON(null, true) as string,
+    weights: model.getWeights().map(values),
+    optimizer: {
+      className: optimizer.getClassName(),
+      config: optimizer.getConfig(),
+      weights: optimizerWeights.map((w) => ({ name: w.name, ...values(w.tensor) })),
+    },
+    stepOptions,
+  };
   try {
     await Promise.all(
       workers.map((worker, i) => {
@@ -117,15 +130,7 @@ export async function createDataParallelTrainStep(
           group,
           rank: i + 1,
           errors: (errors[i] as MessageChannel).port2,
-          backend: tf.getBackend(),
-          topology: model.toJSON(null, true) as string,
-          weights: model.getWeights().map(values),
-          optimizer: {
-            className: optimizer.getClassName(),
-            config: optimizer.getConfig(),
-            weights: optimizerWeights.map((w) => ({ name: w.name, ...values(w.tensor) })),
-          },
-          stepOptions,
+          ...state,
         };
         const ready = waitFor(worker, 'ready');
         worker.postMessage(message, [message.errors]);
