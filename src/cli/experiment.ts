@@ -9,9 +9,10 @@ import { UsageError, positiveInt } from './usage.js';
 
 /** Usage of `bireal experiment`. */
 export const usage = `experiment NAME [--quick] [--seeds 0,1,2] [--replicas R]
-      train every variant of a notebook experiment (${Object.keys(EXPERIMENTS).join(', ')}) in
-      runs/experiments/NAME/ (resuming unfinished runs) and record config, summary and metrics
-      in results/experiments/NAME/ (not with --quick: a few batches at 32 px, nothing recorded)`;
+      train every variant of a notebook experiment in runs/experiments/NAME/ (resuming
+      unfinished runs) and record config, summary and metrics in results/experiments/NAME/
+      (not with --quick: a few batches at 32 px, nothing recorded); NAME is one of
+      ${Object.keys(EXPERIMENTS).join(', ')}`;
 
 /** Runs `bireal experiment` with its arguments (after the command name). */
 export async function run(args: string[]): Promise<void> {
