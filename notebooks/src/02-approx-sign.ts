@@ -164,12 +164,11 @@ plot(tslab.display, epochCurves(runs, 'eval', 'top1', 100), {
 });
 tslab.display.markdown(
   markdownTable(
-    ['estimator', 'top-1 (%)', 'top-5 (%)', 'wall time'],
+    ['estimator', 'top-1 (%)', 'top-5 (%)'],
     runs.map((r) => [
       r.variant,
       (100 * r.summary.eval.top1).toFixed(1),
       (100 * r.summary.eval.top5).toFixed(1),
-      `${Math.round(r.summary.wallSeconds / 60)} min`,
     ]),
   ) + `\n\n${provenance(runs)}`,
 );
