@@ -233,9 +233,36 @@ export interface RunExperimentOptions {
   progress?: Progress | null;
 }
 
+/** A recipe without its name and description: what decides the training. */
+function trainingOf(recipe: Recipe): string {
+  return JSON.stringify({ ...recipe, name: '', description: '' });
+}
+
 /**
- * Trains every variant and seed of experiment `name` (resuming unfinished runs, skipping
- * finished ones) and returns them.
+ * A finished run of the same training as `recipe` in `folders` (run folders or recorded
+ * results, two levels deep: EXPERIMENT/RUN/), e.g. the same Bi-Real-18 in two experiments.
+ */
+function finishedTwin(recipe: Recipe, folders: string[]): string | undefined {
+  const wanted = trainingOf(recipe);
+  for (const folder of folders.filter((f) => existsSync(f))) {
+    for (const group of readdirSync(folder)) {
+      const groupDir = join(folder, group);
+      for (const run of existsSync(groupDir) ? readdirSync(groupDir) : []) {
+        const dir = join(groupDir, run);
+        if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'config.json')))
+          continue;
+        const config = parseRecipe(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
+        if (trainingOf(config) === wanted) return dir;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Trains every variant and seed of experiment `name` and returns them. Unfinished runs are
+ * resumed; a run whose training (the recipe but its name and description) already finished,
+ * in this or another experiment, under `runsDir` or `recordDir`, is reused instead.
  */
 export async function runExperiment(
   name: string,
@@ -250,7 +277,10 @@ export async function runExperiment(
       const recipe = experimentRecipe(name, variant, seed, quick);
       const dir = join(runsDir, name, `${variant}-s${seed}${quick ? '-quick' : ''}`);
       if (quick) rmSync(dir, { recursive: true, force: true });
-      if (!existsSync(join(dir, 'summary.json'))) {
+      const twin = quick
+        ? undefined
+        : finishedTwin(recipe, [runsDir, options.recordDir ?? runsDir]);
+      if (twin === undefined) {
         await train(recipe, {
           out: dir,
           resume: existsSync(join(dir, 'config.json')),
@@ -258,12 +288,16 @@ export async function runExperiment(
           progress: options.progress === undefined ? null : options.progress,
         });
       }
+      const source = twin ?? dir;
       if (options.recordDir !== undefined) {
         const target = join(options.recordDir, name, `${variant}-s${seed}`);
         mkdirSync(target, { recursive: true });
-        for (const file of RECORDED) cpSync(join(dir, file), join(target, file));
+        for (const file of RECORDED) {
+          if (join(source, file) !== join(target, file))
+            cpSync(join(source, file), join(target, file));
+        }
       }
-      runs.push(readRun(dir, variant, seed));
+      runs.push(readRun(source, variant, seed));
     }
   }
   return runs;
