@@ -8,6 +8,7 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { BINARY_DEFAULTS } from '../layers/index.js';
 import type { ModelName, ModelOptions } from '../models/index.js';
 import { parseRecipe, type Recipe } from '../train/recipe.js';
 import { train, type RunSummary } from '../train/trainer.js';
@@ -233,9 +234,16 @@ export interface RunExperimentOptions {
   progress?: Progress | null;
 }
 
-/** A recipe without its name and description: what decides the training. */
+/**
+ * What decides a recipe's training: the recipe without its name and description, with the
+ * binary convs' default estimator and binarizer written out (so `{}` equals the defaults).
+ */
 function trainingOf(recipe: Recipe): string {
-  return JSON.stringify({ ...recipe, name: '', description: '' });
+  const stages = recipe.stages.map((stage) => ({
+    ...stage,
+    model: { ...stage.model, options: { ...BINARY_DEFAULTS, ...stage.model.options } },
+  }));
+  return JSON.stringify({ ...recipe, name: '', description: '', stages });
 }
 
 /**

@@ -46,6 +46,12 @@ const INITIALIZERS = {
 /** Name of a kernel initializer. */
 export type InitializerName = keyof typeof INITIALIZERS;
 
+/** Bi-Real Net's choices, used where a binary conv does not name its own. */
+export const BINARY_DEFAULTS: { estimator: Estimator; binarizer: Binarizer } = {
+  estimator: 'approx-sign',
+  binarizer: 'magnitude-aware',
+};
+
 /** Constructor arguments of {@link BinaryConv2D}. */
 export interface BinaryConv2DArgs {
   /** Output channels. */
@@ -91,8 +97,16 @@ export class BinaryConv2D extends tfl.layers.Layer {
     this.kernelSize = args.kernelSize;
     this.strides = args.strides ?? 1;
     this.padding = args.padding ?? 'same';
-    this.estimator = checkName('estimator', args.estimator ?? 'approx-sign', ESTIMATORS);
-    this.binarizer = checkName('binarizer', args.binarizer ?? 'magnitude-aware', BINARIZERS);
+    this.estimator = checkName(
+      'estimator',
+      args.estimator ?? BINARY_DEFAULTS.estimator,
+      ESTIMATORS,
+    );
+    this.binarizer = checkName(
+      'binarizer',
+      args.binarizer ?? BINARY_DEFAULTS.binarizer,
+      BINARIZERS,
+    );
     this.kernelInitializer = checkName(
       'kernel initializer',
       args.kernelInitializer ?? 'glorotUniform',
