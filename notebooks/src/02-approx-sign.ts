@@ -41,7 +41,7 @@ console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
 // estimator; only the gradient changes.
 
 // %%
-const grid = Array.from({ length: 401 }, (_, i) => -2 + i / 100);
+const grid = Array.from({ length: 401 }, (_, i) => Number((-2 + i / 100).toFixed(2)));
 const x = tf.tensor1d(grid);
 const derivative = Object.fromEntries(
   ESTIMATORS.map((e) => [
@@ -77,7 +77,7 @@ const zero = grid.indexOf(0);
 const standIn = (d: number[]) => {
   let f = 0;
   const integral = d.map((g, i) => (i === 0 ? f : (f += ((g + (d[i - 1] as number)) / 2) * step)));
-  return integral.map((v) => v - (integral[zero] as number));
+  return integral.map((v) => Number((v - (integral[zero] as number)).toFixed(4)));
 };
 const stand = Object.fromEntries(ESTIMATORS.map((e) => [e, standIn(derivative[e])]));
 const mismatch = (f: number[]) =>

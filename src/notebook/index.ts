@@ -61,12 +61,13 @@ export function provenance(runs: ExperimentRun[]): string {
   if (first === undefined) return 'No runs.';
   if (QUICK)
     return '**Quick mode**: 3 batches of 16 at 32 px per run, at most 2 seeds; not a result.';
-  const { dataset, backend, commit, eval: score } = first.summary;
+  const { dataset, backend, replicas, commit, eval: score } = first.summary;
   const seeds = [...new Set(runs.map((r) => r.seed))].join(', ');
   return (
     `Recorded runs: ${dataset.train} at ${dataset.imageSize} px, ` +
     `${first.recipe.stages.map((s) => s.epochs).join(' + ')} epochs, seeds ${seeds}, backend ` +
-    `${backend}, commit ${commit.slice(0, 10)}; evaluated on ${score.n} ${dataset.eval} images.`
+    `${backend}${replicas === undefined ? '' : ` x ${replicas} replicas`}, commit ` +
+    `${commit.slice(0, 10)}; evaluated on ${score.n} ${dataset.eval} images.`
   );
 }
 

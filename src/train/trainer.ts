@@ -70,6 +70,8 @@ export interface RunSummary {
   commit: string;
   /** The tfjs backend, as `describeBackend()` gives it. */
   backend: string;
+  /** Data-parallel threads of the last session (absent in runs recorded before they existed). */
+  replicas?: number;
   /** Seconds spent training and evaluating, summed over all sessions of the run. */
   wallSeconds: number;
   dataset: { train: string; eval: string; imageSize: number; classes: number };
@@ -477,6 +479,7 @@ class Trainer {
       commit,
       backend,
       wallSeconds: this.wallSeconds(),
+      replicas: this.replicas,
       dataset: {
         train: dataset.train,
         eval: dataset.eval,
