@@ -177,7 +177,7 @@ tslab.display.markdown(
 // ## What to look at
 //
 // - The STE passes gradient even where $|x| > 1$, where the sign will not change however far
-//   $x$ moves: those updates are noise, and its loss falls slowest.
+//   $x$ moves: those updates are noise. In the recorded runs it trails the other two.
 // - The clipped STE and ApproxSign both stop the gradient outside $[-1, 1]$; ApproxSign also
 //   weights it towards 0, where a small change of $x$ does flip the sign.
 // - One seed and a few epochs separate large differences from small ones only: the ablation

@@ -114,8 +114,8 @@ tslab.display.markdown(
 // - Flip rates fall as the learning rate decays: the network settles.
 // - Compare the magnitude-aware and `scaled` rows: under Adam, do they differ by more than the
 //   run-to-run noise? (Notebook 06 repeats runs over seeds to measure that noise.)
-// - `sign` drops $\alpha$ from the forward pass: BatchNorm after each conv can absorb a constant
-//   per-channel scale, which is why it is not far behind.
+// - `sign` drops $\alpha$ from the forward pass. BatchNorm after each conv can absorb a constant
+//   per-channel scale, so dropping it need not cost much; the table shows what it cost here.
 //
 // ## Exercise
 //

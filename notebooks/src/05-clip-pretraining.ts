@@ -149,8 +149,8 @@ tslab.display.markdown(
 // ## What to look at
 //
 // - The first binary epoch shows the head start each initialisation gives.
-// - A clip network is a slightly worse real network than a ReLU one; what matters is the
-//   1-bit network it leads to.
+// - Compare the real networks too: clip bounds every activation to $[-1, 1]$, which can cost
+//   the real network some accuracy; what matters is the 1-bit network it leads to.
 // - The pretrained variants also trained 4 more epochs in total: compare them with scratch
 //   knowing that, or give scratch 10 epochs (exercise 1).
 //

@@ -6,7 +6,15 @@
  *
  *   bireal experiment NAME [--quick] [--seeds 0,1,2] [--replicas R]
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { BINARY_DEFAULTS } from '../layers/index.js';
 import type { ModelName, ModelOptions } from '../models/index.js';
@@ -247,11 +255,13 @@ function trainingOf(recipe: Recipe): string {
 }
 
 /**
- * A finished run of the same training as `recipe` in `folders` (run folders or recorded
- * results, two levels deep: EXPERIMENT/RUN/), e.g. the same Bi-Real-18 in two experiments.
+ * The most recently finished run of the same training as `recipe` in `folders` (run folders or
+ * recorded results, two levels deep: EXPERIMENT/RUN/), e.g. the same Bi-Real-18 in two
+ * experiments. The newest is preferred: it was trained by the newest code.
  */
 function finishedTwin(recipe: Recipe, folders: string[]): string | undefined {
   const wanted = trainingOf(recipe);
+  let newest: { dir: string; finished: number } | undefined;
   for (const folder of folders.filter((f) => existsSync(f))) {
     for (const group of readdirSync(folder)) {
       const groupDir = join(folder, group);
@@ -260,11 +270,14 @@ function finishedTwin(recipe: Recipe, folders: string[]): string | undefined {
         if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'config.json')))
           continue;
         const config = parseRecipe(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-        if (trainingOf(config) === wanted) return dir;
+        const finished = statSync(join(dir, 'summary.json')).mtimeMs;
+        if (trainingOf(config) === wanted && finished > (newest?.finished ?? -Infinity)) {
+          newest = { dir, finished };
+        }
       }
     }
   }
-  return undefined;
+  return newest?.dir;
 }
 
 /**
@@ -302,7 +315,7 @@ export async function runExperiment(
         mkdirSync(target, { recursive: true });
         for (const file of RECORDED) {
           if (join(source, file) !== join(target, file))
-            cpSync(join(source, file), join(target, file));
+            cpSync(join(source, file), join(target, file), { preserveTimestamps: true });
         }
       }
       runs.push(readRun(source, variant, seed));
