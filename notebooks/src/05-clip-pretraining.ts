@@ -71,13 +71,13 @@ plot(
   activations.map(({ activation, values }) => ({
     type: 'histogram',
     name: activation,
-    x: values.filter((_, i) => i % 8 === 0).map((v) => Number(v.toFixed(3))),
+    x: values.filter((_, i) => i % 32 === 0).map((v) => Number(v.toFixed(3))),
     nbinsx: 120,
     opacity: 0.7,
   })),
   {
     title: {
-      text: 'Values leaving s1_act1 (every 8th of 16x16x16x16): ReLU vs clip, fresh networks',
+      text: 'Values leaving s1_act1 (every 32nd of 16x16x16x16): ReLU vs clip, fresh networks',
     },
     barmode: 'overlay',
     xaxis: { title: { text: 'activation' } },
