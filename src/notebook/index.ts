@@ -61,13 +61,17 @@ export function provenance(runs: ExperimentRun[]): string {
   if (first === undefined) return 'No runs.';
   if (QUICK)
     return '**Quick mode**: 3 batches of 16 at 32 px per run, at most 2 seeds; not a result.';
-  const { dataset, backend, replicas, commit, eval: score } = first.summary;
-  const seeds = [...new Set(runs.map((r) => r.seed))].join(', ');
+  const { dataset, eval: score } = first.summary;
+  const distinct = (values: (string | number)[]) => [...new Set(values)].join(', ');
+  const backends = runs.map(({ summary: s }) =>
+    s.replicas === undefined ? s.backend : `${s.backend} x ${s.replicas} replicas`,
+  );
   return (
     `Recorded runs: ${dataset.train} at ${dataset.imageSize} px, ` +
-    `${first.recipe.stages.map((s) => s.epochs).join(' + ')} epochs, seeds ${seeds}, backend ` +
-    `${backend}${replicas === undefined ? '' : ` x ${replicas} replicas`}, commit ` +
-    `${commit.slice(0, 10)}; evaluated on ${score.n} ${dataset.eval} images.`
+    `${first.recipe.stages.map((s) => s.epochs).join(' + ')} epochs, seeds ` +
+    `${distinct(runs.map((r) => r.seed))}; backend ${distinct(backends)}; commits ` +
+    `${distinct(runs.map((r) => r.summary.commit.slice(0, 10)))}; evaluated on ${score.n} ` +
+    `${dataset.eval} images.`
   );
 }
 
