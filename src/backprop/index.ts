@@ -14,7 +14,6 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   binarizeActivation,
   binarizeWeight,
-  binarizedWeight,
   estimatorGradient,
   signPlusMinusOne,
   weightGradient,
@@ -164,9 +163,10 @@ const binaryConv2d: LayerRule = {
     const wb = binarizeWeight(weight(layer, 'kernel').read(), binarizer);
     const xb = binarizeActivation(x as tf.Tensor4D, estimator);
     const y = tf.conv2d(xb, wb as tf.Tensor4D, strides, padding);
-    return { output: y, saved: [tf.clone(x as tf.Tensor)] };
+    // The binarized weights are kept (small) rather than binarized again in the backward pass.
+    return { output: y, saved: [tf.clone(x as tf.Tensor), wb] };
   },
-  backward(layer, dy, [x], [needDx]) {
+  backward(layer, dy, [x, wb], [needDx]) {
     const { strides, padding, binarizer, estimator } = layer as BinaryConv2D;
     const stride = pair(strides);
     const kernel = weight(layer, 'kernel');
@@ -175,7 +175,7 @@ const binaryConv2d: LayerRule = {
     const dWb = convFilterGradient(signPlusMinusOne(input), dy, w.shape, stride, padding);
     const dx = needDx
       ? tf.mul(
-          convInputGradient(dy, binarizedWeight(w, binarizer), input.shape, stride, padding),
+          convInputGradient(dy, wb as tf.Tensor, input.shape, stride, padding),
           estimatorGradient(input, estimator),
         )
       : null;
