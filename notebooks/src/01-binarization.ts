@@ -17,15 +17,12 @@ import {
   channelScale,
   costSummary,
   createModel,
-  describeBackend,
-  initBackend,
   openDataset,
   signPlusMinusOne,
 } from 'bireal';
-import { QUICK, markdownTable, plot } from 'bireal/notebook';
+import { markdownTable, plot, startNotebook } from 'bireal/notebook';
 
-await initBackend({ log: false });
-console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+await startNotebook();
 
 // %% [markdown]
 // ## Sign, with sign(0) = +1

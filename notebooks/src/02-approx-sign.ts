@@ -19,7 +19,7 @@
 // %%
 import * as tf from '@tensorflow/tfjs-core';
 import * as tslab from 'tslab';
-import { ESTIMATORS, binarizeActivation, describeBackend, initBackend } from 'bireal';
+import { ESTIMATORS, binarizeActivation } from 'bireal';
 import {
   QUICK,
   RUNS_LABEL,
@@ -28,10 +28,10 @@ import {
   markdownTable,
   plot,
   provenance,
+  startNotebook,
 } from 'bireal/notebook';
 
-await initBackend({ log: false });
-console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+await startNotebook();
 
 // %% [markdown]
 // ## The derivatives, as the library computes them

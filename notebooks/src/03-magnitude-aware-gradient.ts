@@ -16,19 +16,18 @@
 // %%
 import * as tf from '@tensorflow/tfjs-core';
 import * as tslab from 'tslab';
-import { binarizeWeight, channelScale, describeBackend, initBackend, type Binarizer } from 'bireal';
+import { binarizeWeight, channelScale, type Binarizer } from 'bireal';
 import {
-  QUICK,
   RUNS_LABEL,
   epochCurves,
   experimentRuns,
   markdownTable,
   plot,
   provenance,
+  startNotebook,
 } from 'bireal/notebook';
 
-await initBackend({ log: false });
-console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+await startNotebook();
 
 // %% [markdown]
 // ## The rules, from the library's own gradients

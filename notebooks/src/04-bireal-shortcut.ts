@@ -18,19 +18,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tslab from 'tslab';
-import { createModel, describeBackend, initBackend, openDataset } from 'bireal';
+import { createModel } from 'bireal';
 import {
-  QUICK,
   RUNS_LABEL,
   epochCurves,
   experimentRuns,
   markdownTable,
   plot,
   provenance,
+  samplePhotos,
+  startNotebook,
 } from 'bireal/notebook';
 
-await initBackend({ log: false });
-console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+await startNotebook();
 
 // %% [markdown]
 // ## Distinct values entering the second conv of each stage
@@ -43,16 +43,7 @@ console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
 
 // %%
 const size = 64;
-const val = await openDataset('imagenette:val');
-let images: tf.Tensor4D | undefined;
-for await (const batch of val.batches(
-  { batchSize: 16, imageSize: size, augment: true, seed: 1, workers: 0 },
-  0,
-)) {
-  images = tf.tensor4d(batch.images, [batch.n, size, size, 3]);
-  break;
-}
-await val.close();
+const images = await samplePhotos('imagenette:val', 16, size);
 const stages = [1, 2, 3, 4];
 /** The tensors entering each stage's second 1-bit conv. */
 function convInputs(name: 'bireal18' | 'plain-binary-resnet18'): tf.Tensor[] {
@@ -62,7 +53,7 @@ function convInputs(name: 'bireal18' | 'plain-binary-resnet18'): tf.Tensor[] {
     inputs: model.inputs,
     outputs: stages.map((s) => layer(s).output as tfl.SymbolicTensor),
   });
-  return probe.apply(images as tf.Tensor4D, { training: true }) as tf.Tensor[];
+  return probe.apply(images, { training: true }) as tf.Tensor[];
 }
 /** Mean over channels of the number of distinct values in each channel. */
 function distinctPerChannel(t: tf.Tensor): number {
@@ -130,7 +121,7 @@ plot(
     yaxis: { title: { text: 'count' } },
   },
 );
-tf.dispose([...bireal, ...plain, images as tf.Tensor]);
+tf.dispose([...bireal, ...plain, images]);
 
 // %% [markdown]
 // ## Trained: plain 1-bit ResNet-18 against Bi-Real-18

@@ -15,19 +15,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tslab from 'tslab';
-import { createModel, describeBackend, initBackend, openDataset } from 'bireal';
+import { createModel } from 'bireal';
 import {
-  QUICK,
   RUNS_LABEL,
   epochCurves,
   experimentRuns,
   markdownTable,
   plot,
   provenance,
+  samplePhotos,
+  startNotebook,
 } from 'bireal/notebook';
 
-await initBackend({ log: false });
-console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+await startNotebook();
 
 // %% [markdown]
 // ## What each activation hands to the next conv
@@ -38,16 +38,7 @@ console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
 
 // %%
 const size = 64;
-const val = await openDataset('imagenette:val');
-let images: tf.Tensor4D | undefined;
-for await (const b of val.batches(
-  { batchSize: 16, imageSize: size, augment: true, seed: 1, workers: 0 },
-  0,
-)) {
-  images = tf.tensor4d(b.images, [b.n, size, size, 3]);
-  break;
-}
-await val.close();
+const images = await samplePhotos('imagenette:val', 16, size);
 const activations = (['relu', 'clip'] as const).map((activation) => {
   const model = createModel('resnet18', {
     inputSize: size,
@@ -60,7 +51,7 @@ const activations = (['relu', 'clip'] as const).map((activation) => {
     inputs: model.inputs,
     outputs: model.getLayer('s1_act1').output as tfl.SymbolicTensor,
   });
-  const out = probe.apply(images as tf.Tensor4D, { training: true }) as tf.Tensor;
+  const out = probe.apply(images, { training: true }) as tf.Tensor;
   const values = Array.from(out.dataSync());
   tf.dispose(out);
   model.dispose();
@@ -94,7 +85,7 @@ tslab.display.markdown(
     ]),
   ),
 );
-tf.dispose(images as tf.Tensor);
+tf.dispose(images);
 
 // %% [markdown]
 // After a ReLU, every value is $\ge 0$: its sign is always $+1$ and carries no information, and

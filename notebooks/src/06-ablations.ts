@@ -19,18 +19,16 @@
 
 // %%
 import * as tslab from 'tslab';
-import { describeBackend, initBackend } from 'bireal';
 import {
-  QUICK,
   RUNS_LABEL,
   experimentRuns,
   markdownTable,
   plot,
   provenance,
+  startNotebook,
 } from 'bireal/notebook';
 
-await initBackend({ log: false });
-console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+await startNotebook();
 
 // %%
 const runs = await experimentRuns('ablations');

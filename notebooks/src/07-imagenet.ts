@@ -22,14 +22,12 @@ import {
   createModel,
   createOptimizer,
   describeBackend,
-  initBackend,
   openDataset,
   type Batch,
 } from 'bireal';
-import { QUICK, markdownTable, plot, projectRoot } from 'bireal/notebook';
+import { QUICK, markdownTable, plot, projectRoot, startNotebook } from 'bireal/notebook';
 
-await initBackend({ log: false });
-console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+await startNotebook();
 
 // %% [markdown]
 // ## The photos, as the network sees them

@@ -4,10 +4,40 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { describeBackend, initBackend } from '../backend/index.js';
+import { openDataset } from '../data/index.js';
 import { loadExperiment, runExperiment, type ExperimentRun } from '../experiments/index.js';
 
 /** Quick mode (env BIREAL_QUICK=1): what CI runs; small experiments, same code paths. */
 export const QUICK = typeof process !== 'undefined' && process.env['BIREAL_QUICK'] === '1';
+
+/** Starts the backend and prints it with the mode: the first line of every notebook. */
+export async function startNotebook(): Promise<void> {
+  await initBackend({ log: false });
+  console.log(`backend: ${describeBackend()}; mode: ${QUICK ? 'quick' : 'full'}`);
+}
+
+/**
+ * The first `count` examples of a dataset split through the training pipeline (random crops,
+ * seed 1) at `size` px, as an NHWC tensor: a fixed handful of real photos to look at.
+ */
+export async function samplePhotos(
+  spec: string,
+  count: number,
+  size: number,
+): Promise<tf.Tensor4D> {
+  const split = await openDataset(spec);
+  try {
+    const options = { batchSize: count, imageSize: size, augment: true, seed: 1, workers: 0 };
+    for await (const b of split.batches(options, 0)) {
+      return tf.tensor4d(b.images, [b.n, size, size, b.channels]);
+    }
+    throw new Error(`${spec} gave no batch`);
+  } finally {
+    await split.close();
+  }
+}
 
 /** What tslab's `display` offers (pass `tslab.display` from a notebook). */
 export interface Display {
