@@ -3,10 +3,12 @@
 
 Sources are notebooks/src/NN-name.ts in the "percent" format (as jupytext writes it): a line
 `// %% [markdown]` starts a markdown cell whose lines start with `// `, a line `// %%` starts a
-code cell. The notebooks notebooks/NN-name.ipynb are generated from them and committed with the
+code cell, and `// %% tags=["node"]` a code cell that needs Node.js (files, datasets, threads):
+the site shows its stored output instead of running it in the browser. The notebooks notebooks/NN-name.ipynb are generated from them and committed with the
 outputs of a full-mode run.
 
   notebooks.py build            write notebooks/*.ipynb from the sources (outputs cleared)
+  notebooks.py retag [NAME...]  copy the sources' cell tags into notebooks/*.ipynb (outputs kept)
   notebooks.py run [NAME...]    execute in full mode, writing the outputs into notebooks/
   notebooks.py check [NAME...]  fail unless every .ipynb matches its source, then execute
                                 each in quick mode (BIREAL_QUICK=1) into runs/notebooks-quick/
@@ -17,6 +19,7 @@ the cells after it: a failure here prints that cell, its source and its stderr.
 """
 import json
 import os
+import re
 import pathlib
 import sys
 import time
@@ -34,7 +37,8 @@ def parse(source: str) -> list[dict]:
     for line in source.splitlines():
         if line.startswith("// %%"):
             kind = "markdown" if "[markdown]" in line else "code"
-            cells.append({"cell_type": kind, "lines": []})
+            tags = re.search(r"tags=(\[.*\])", line)
+            cells.append({"cell_type": kind, "lines": [], "tags": json.loads(tags[1]) if tags else []})
         elif not cells:
             raise ValueError(f"text before the first '// %%' line: {line!r}")
         elif cells[-1]["cell_type"] == "markdown":
@@ -44,14 +48,16 @@ def parse(source: str) -> list[dict]:
         else:
             cells[-1]["lines"].append(line)
     return [
-        {"cell_type": c["cell_type"], "source": "\n".join(c["lines"]).strip("\n")} for c in cells
+        {"cell_type": c["cell_type"], "source": "\n".join(c["lines"]).strip("\n"), "tags": c["tags"]}
+        for c in cells
     ]
 
 
 def notebook_of(name: str) -> dict:
     cells = []
     for i, cell in enumerate(parse((SOURCES / f"{name}.ts").read_text())):
-        out = {"cell_type": cell["cell_type"], "id": f"c{i:02d}", "metadata": {}, "source": cell["source"]}
+        metadata = {"tags": cell["tags"]} if cell["tags"] else {}
+        out = {"cell_type": cell["cell_type"], "id": f"c{i:02d}", "metadata": metadata, "source": cell["source"]}
         if cell["cell_type"] == "code":
             out.update(execution_count=None, outputs=[])
         cells.append(out)
@@ -133,6 +139,19 @@ def main() -> None:
         for name in names(args):
             (NOTEBOOKS / f"{name}.ipynb").write_text(json.dumps(notebook_of(name), indent=1) + "\n")
             print(f"notebooks/{name}.ipynb")
+    elif command == "retag":
+        for name in names(args):
+            path = NOTEBOOKS / f"{name}.ipynb"
+            committed = json.loads(path.read_text())
+            expected = notebook_of(name)["cells"]
+            if [source_text(c) for c in committed["cells"]] != [c["source"] for c in expected]:
+                sys.exit(f"notebooks/{name}.ipynb: sources changed, not only tags; run `npm run notebooks`")
+            for cell, source in zip(committed["cells"], expected):
+                cell["metadata"] = {**cell.get("metadata", {}), **source["metadata"]}
+                if not source["metadata"]:
+                    cell["metadata"].pop("tags", None)
+            path.write_text(json.dumps(committed, indent=1, ensure_ascii=False) + "\n")
+            print(f"notebooks/{name}.ipynb")
     elif command == "run":
         results = [execute(n, notebook_of(n), NOTEBOOKS / f"{n}.ipynb", quick=False) for n in names(args)]
         sys.exit(0 if all(results) else 1)
@@ -142,7 +161,10 @@ def main() -> None:
             path = NOTEBOOKS / f"{name}.ipynb"
             committed = json.loads(path.read_text()) if path.exists() else {"cells": []}
             expected = notebook_of(name)["cells"]
-            if [source_text(c) for c in committed["cells"]] != [c["source"] for c in expected]:
+            def shape(cells: list[dict]) -> list[tuple]:
+                return [(source_text(c), c.get("metadata", {}).get("tags", [])) for c in cells]
+
+            if shape(committed["cells"]) != shape(expected):
                 stale.append(name)
         if stale:
             sys.exit(

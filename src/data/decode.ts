@@ -8,7 +8,6 @@ import sharp from 'sharp';
 import type { Plan } from './augment.js';
 import { DataError, messageOf } from './errors.js';
 
-sharp.cache(false);
 // Like PIL: fail on truncated data, tolerate libjpeg's warnings (e.g. extraneous bytes).
 const INPUT = { limitInputPixels: false, failOn: 'truncated' } as const;
 const FORMATS = ['jpeg', 'png'];
@@ -24,6 +23,7 @@ export async function decodeImage(
   plan: (width: number, height: number) => Plan,
   channels: 1 | 3,
 ): Promise<{ image: Uint8Array; plan: Plan }> {
+  sharp.cache(false); // each image is decoded once: libvips' cache only holds memory
   if (buffer.length === 0)
     throw new DataError(`${name}: empty file (expected a JPEG or PNG image)`);
   try {

@@ -51,11 +51,12 @@ export interface FetchOptions {
 /** What marks a prepared layout's root inside an extracted archive. */
 const MARKER = { folders: 'train', 'cifar10-binary': 'data_batch_1.bin' } as const;
 const COMPLETE = '.complete';
-const packageRoot = fileURLToPath(new URL('../../..', import.meta.url));
+/** The package's root folder (computed on use: browsers bundle this module without a file system). */
+const packageRoot = (): string => fileURLToPath(new URL('../../..', import.meta.url));
 
 /** The datasets of `data/datasets.json`. */
 export function datasetManifest(): Record<string, DatasetEntry> {
-  return JSON.parse(readFileSync(join(packageRoot, 'data', 'datasets.json'), 'utf8')) as Record<
+  return JSON.parse(readFileSync(join(packageRoot(), 'data', 'datasets.json'), 'utf8')) as Record<
     string,
     DatasetEntry
   >;
@@ -63,8 +64,9 @@ export function datasetManifest(): Record<string, DatasetEntry> {
 
 /** The cache folder: env BIREAL_CACHE, else `data/cache` of this checkout (of the working directory when installed). */
 export function defaultCacheDir(): string {
-  const installed = packageRoot.includes(`${sep}node_modules${sep}`);
-  return process.env.BIREAL_CACHE ?? join(installed ? process.cwd() : packageRoot, 'data', 'cache');
+  const root = packageRoot();
+  const installed = root.includes(`${sep}node_modules${sep}`);
+  return process.env.BIREAL_CACHE ?? join(installed ? process.cwd() : root, 'data', 'cache');
 }
 
 /** The sha256 (hex) of a file. */

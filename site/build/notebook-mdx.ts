@@ -1,0 +1,110 @@
+/**
+ * An executed notebook (notebooks/NN-name.ipynb) → an MDX page: markdown cells as markdown,
+ * code cells as `<Cell>` elements holding the highlighted source and the stored outputs
+ * (text, markdown tables, Plotly charts, images), and each code cell compiled for the browser.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { compileCell, type CompiledCell } from './cells.js';
+
+interface NotebookCell {
+  cell_type: 'markdown' | 'code' | 'raw';
+  source: string | string[];
+  metadata?: { tags?: string[] };
+  outputs?: NotebookOutput[];
+}
+
+interface NotebookOutput {
+  output_type: 'stream' | 'display_data' | 'execute_result' | 'error';
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, unknown>;
+  ename?: string;
+  evalue?: string;
+}
+
+/** MIME type of Plotly chart outputs (see `plot` in bireal/notebook). */
+export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
+
+/** A notebook as a page: its MDX source, title and the cells' browser code. */
+export interface NotebookPage {
+  /** File name without extension, e.g. `01-binarization`. */
+  slug: string;
+  title: string;
+  /** First paragraph of the introduction, for the index and the page description. */
+  summary: string;
+  mdx: string;
+  /** Per code cell, in order: browser code, or undefined when the cell needs Node. */
+  cells: (CompiledCell & { node: boolean })[];
+}
+
+const text = (value: string | string[] | undefined): string =>
+  Array.isArray(value) ? value.join('') : (value ?? '');
+
+/**
+ * Escapes what MDX would read as JSX or expressions (`<`, `{`, `}`) in markdown, leaving code
+ * (fenced and inline) and math (`$...$`, `$$...$$`) as written.
+ */
+export function escapeMarkdown(markdown: string): string {
+  const verbatim = /```[\s\S]*?```|\$\$[\s\S]*?\$\$|\$[^$\n]+\$|`[^`\n]+`/g;
+  let out = '';
+  let last = 0;
+  for (const match of markdown.matchAll(verbatim)) {
+    out += markdown.slice(last, match.index).replace(/[<{}]/g, (c) => `\\${c}`) + match[0];
+    last = match.index + match[0].length;
+  }
+  return out + markdown.slice(last).replace(/[<{}]/g, (c) => `\\${c}`);
+}
+
+/** A JSX attribute value holding `value` as a JavaScript literal. */
+const prop = (value: unknown): string => `{${JSON.stringify(value)}}`;
+
+function outputMdx(output: NotebookOutput): string {
+  if (output.output_type === 'stream') {
+    return `<Stream name=${prop(output.name ?? 'stdout')} text=${prop(text(output.text))} />`;
+  }
+  if (output.output_type === 'error') {
+    return `<Stream name="stderr" text=${prop(`${output.ename}: ${output.evalue}`)} />`;
+  }
+  const data = output.data ?? {};
+  if (data[PLOTLY_MIME] !== undefined) return `<Chart spec=${prop(data[PLOTLY_MIME])} />`;
+  if (data['text/markdown'] !== undefined) {
+    return `<Markdown>\n\n${escapeMarkdown(text(data['text/markdown'] as string))}\n\n</Markdown>`;
+  }
+  for (const mime of ['image/png', 'image/jpeg', 'image/svg+xml']) {
+    if (data[mime] !== undefined) return `<Picture mime="${mime}" data=${prop(text(data[mime] as string))} />`;
+  }
+  if (data['text/html'] !== undefined) return `<Html html=${prop(text(data['text/html'] as string))} />`;
+  return `<Stream name="stdout" text=${prop(text(data['text/plain'] as string))} />`;
+}
+
+/** Reads `path` (an executed .ipynb) and converts it (see {@link NotebookPage}). */
+export async function notebookPage(path: string): Promise<NotebookPage> {
+  const notebook = JSON.parse(await readFile(path, 'utf8')) as { cells?: NotebookCell[] };
+  if (!Array.isArray(notebook.cells)) throw new Error(`${path}: not a notebook (no cells array)`);
+  const slug = basename(path, '.ipynb');
+  const parts = [`{/* Generated from notebooks/${slug}.ipynb by site/build: do not edit. */}`];
+  const cells: NotebookPage['cells'] = [];
+  let title = slug;
+  let summary = '';
+  for (const cell of notebook.cells) {
+    const source = text(cell.source);
+    if (cell.cell_type === 'markdown') {
+      const heading = /^# (.+)$/m.exec(source);
+      if (heading?.[1] !== undefined && title === slug) {
+        title = heading[1].trim();
+        summary = source.replace(/^#.*$/m, '').trim().split(/\n\s*\n/)[0]?.replace(/\s+/g, ' ') ?? '';
+      }
+      parts.push(escapeMarkdown(source));
+    } else if (cell.cell_type === 'code') {
+      const node = cell.metadata?.tags?.includes('node') ?? false;
+      const index = cells.length;
+      cells.push({ ...compileCell(source), node });
+      const outputs = (cell.outputs ?? []).map(outputMdx).join('\n\n');
+      parts.push(
+        `<Cell index={${index}} node={${node}}>\n\n\`\`\`ts\n${source}\n\`\`\`\n\n<Outputs>\n\n${outputs}\n\n</Outputs>\n\n</Cell>`,
+      );
+    }
+  }
+  return { slug, title, summary, mdx: parts.join('\n\n') + '\n', cells };
+}

@@ -1,0 +1,146 @@
+/**
+ * Builds the docs site into site/dist/ from the executed notebooks, the landing page
+ * (site/pages/index.mdx), results/ and the library's doc comments (command line: ./cli.ts).
+ */
+import { copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { EXPERIMENTS, loadExperiment, type ExperimentRun } from '../../src/experiments/index.js';
+import { buildApiReference } from './api.js';
+import { bundleClient } from './bundle.js';
+import { JsonScript } from './components.js';
+import { renderPage, type NavEntry } from './layout.js';
+import { renderMdx } from './mdx.js';
+import { writeMnistAssets } from './mnist-assets.js';
+import { notebookPage, type NotebookPage } from './notebook-mdx.js';
+import { writeSearchIndex } from './search.js';
+
+export const SITE_DIR = 'site/dist';
+/** What a build reads: a change in any of these makes `start` rebuild. */
+const INPUTS = ['notebooks', 'site/pages', 'site/client', 'site/build', 'site/styles', 'src', 'results'];
+const STAMP = join(SITE_DIR, '.built');
+const require = createRequire(import.meta.url);
+const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
+
+async function newestChange(path: string): Promise<number> {
+  const info = await stat(path);
+  if (!info.isDirectory()) return info.mtimeMs;
+  const entries = await readdir(path);
+  return Math.max(info.mtimeMs, ...(await Promise.all(entries.map((e) => newestChange(join(path, e))))));
+}
+
+/** Whether site/dist is missing or older than one of its inputs. */
+export async function siteIsStale(): Promise<boolean> {
+  const built = await stat(STAMP).then((s) => s.mtimeMs, () => 0);
+  const changes = await Promise.all(INPUTS.map((input) => newestChange(input)));
+  return Math.max(...changes) > built;
+}
+
+/** Mean ± sample std of `values`, in percent with one decimal. */
+function meanStd(values: number[]): string {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  if (values.length < 2) return (100 * mean).toFixed(1);
+  const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1));
+  return `${(100 * mean).toFixed(1)} ± ${(100 * std).toFixed(1)}`;
+}
+
+/** The recorded experiments as one markdown table (experiment, variant, setting, top-1). */
+function resultsTable(experiments: Record<string, ExperimentRun[]>): string {
+  const rows = Object.entries(experiments).flatMap(([name, runs]) =>
+    [...new Set(runs.map((r) => r.variant))].map((variant) => {
+      const mine = runs.filter((r) => r.variant === variant);
+      const first = mine[0] as ExperimentRun;
+      const { dataset } = first.summary;
+      const epochs = first.recipe.stages.map((s) => s.epochs).join(' + ');
+      return `| ${name} | ${variant} | ${dataset.train.split(':')[0]}, ${dataset.imageSize} px, ${epochs} epochs | ${mine.length} | ${meanStd(mine.map((r) => r.summary.eval.top1))} | ${meanStd(mine.map((r) => r.summary.eval.top5))} |`;
+    }),
+  );
+  return [
+    '| experiment | variant | data, resolution, epochs | seeds | top-1 (%) | top-5 (%) |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
+async function copyAssets(assets: string): Promise<void> {
+  await mkdir(join(assets, 'tfjs'), { recursive: true });
+  const wasmDir = join(packageDir('@tensorflow/tfjs-backend-wasm'), 'dist');
+  for (const file of (await readdir(wasmDir)).filter((f) => f.endsWith('.wasm'))) {
+    await copyFile(join(wasmDir, file), join(assets, 'tfjs', file));
+  }
+  await copyFile(join(packageDir('plotly.js-dist-min'), 'plotly.min.js'), join(assets, 'plotly.min.js'));
+  const katex = join(packageDir('katex'), 'dist');
+  await mkdir(join(assets, 'katex'), { recursive: true });
+  await copyFile(join(katex, 'katex.min.css'), join(assets, 'katex', 'katex.min.css'));
+  await cp(join(katex, 'fonts'), join(assets, 'katex', 'fonts'), { recursive: true, filter: (f) => !f.endsWith('.ttf') });
+  await cp('site/styles', assets, { recursive: true });
+}
+
+/** Builds the whole site into site/dist/. */
+export async function buildSite(): Promise<void> {
+  const started = performance.now();
+  await rm(SITE_DIR, { recursive: true, force: true });
+  const assets = join(SITE_DIR, 'assets');
+  await copyAssets(assets);
+
+  const experiments = Object.fromEntries(
+    Object.keys(EXPERIMENTS).map((name) => [name, loadExperiment(name, 'results/experiments')]),
+  );
+  await mkdir(join(assets, 'results', 'experiments'), { recursive: true });
+  for (const [name, runs] of Object.entries(experiments)) {
+    await writeFile(join(assets, 'results', 'experiments', `${name}.json`), JSON.stringify(runs));
+  }
+
+  const notebookFiles = (await readdir('notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
+  const notebooks: NotebookPage[] = await Promise.all(notebookFiles.map((f) => notebookPage(join('notebooks', f))));
+  const nav: NavEntry[] = [
+    { href: 'index.html', title: 'Home: train a 1-bit net' },
+    ...notebooks.map((n) => ({ href: `${n.slug}.html`, title: n.title })),
+    { href: 'api/index.html', title: 'API reference' },
+  ];
+
+  const pages: { path: string; title: string; html: string }[] = [];
+  for (const notebook of notebooks) {
+    const path = `${notebook.slug}.html`;
+    const { html, headings } = await renderMdx(notebook.mdx, `notebooks/${notebook.slug}.ipynb`);
+    const toolbar =
+      `<p class="page-actions"><button type="button" data-action="run-all">▶ Run all cells</button> ` +
+      `Code runs in your browser on TensorFlow.js; cells marked “Needs Node.js” show their stored output.</p>`;
+    await writeFile(
+      join(SITE_DIR, path),
+      renderPage({
+        title: notebook.title,
+        description: notebook.summary,
+        path,
+        nav,
+        headings,
+        html: toolbar + html,
+        after: <JsonScript id="cell-code" value={notebook.cells} />,
+      }),
+    );
+    pages.push({ path, title: notebook.title, html });
+  }
+
+  const landing = (await readFile('site/pages/index.mdx', 'utf8'))
+    .replace('{/* NOTEBOOKS */}', notebooks.map((n) => `- [${n.title}](./${n.slug}.html): ${n.summary}`).join('\n'))
+    .replace('{/* RESULTS */}', resultsTable(experiments));
+  const home = await renderMdx(landing, 'site/pages/index.mdx');
+  const title = 'bireal: learn, reproduce and deploy 1-bit neural networks';
+  await writeFile(
+    join(SITE_DIR, 'index.html'),
+    renderPage({ title, description: 'Bi-Real Net in your browser.', path: 'index.html', nav, ...home }),
+  );
+  pages.push({ path: 'index.html', title: 'Home', html: home.html });
+
+  await writeSearchIndex(pages, join(SITE_DIR, 'search-index.json'));
+  await writeMnistAssets(assets);
+  const api = await buildApiReference(join(SITE_DIR, 'api'));
+  const scripts = await bundleClient(join(assets, 'js'));
+  await writeFile(STAMP, new Date().toISOString());
+  const kb = (Object.values(scripts).reduce((a, b) => a + b, 0) / 1024).toFixed(0);
+  console.log(
+    `site: ${pages.length} pages, ${api.pages} API pages (${api.warnings} TypeDoc warnings), ` +
+      `${Object.keys(scripts).length} scripts (${kb} KiB) in ${SITE_DIR}/ ` +
+      `(${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  );
+}

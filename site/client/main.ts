@@ -1,0 +1,94 @@
+/**
+ * Every page's script: theme, navigation menu, search, charts (drawn when near the viewport),
+ * Run buttons of code cells (the kernel loads on first use) and the MNIST demo.
+ */
+import { renderChart } from './plotly.js';
+import { setUpSearch } from './search.js';
+
+function setUpTheme(): void {
+  const button = document.querySelector<HTMLButtonElement>('.theme-toggle');
+  const root = document.documentElement;
+  const dark = () =>
+    root.dataset['theme'] === 'dark' ||
+    (root.dataset['theme'] === undefined && matchMedia('(prefers-color-scheme: dark)').matches);
+  const update = () => button?.setAttribute('aria-pressed', String(dark()));
+  update();
+  button?.addEventListener('click', () => {
+    root.dataset['theme'] = dark() ? 'light' : 'dark';
+    localStorage.setItem('bireal-theme', root.dataset['theme']);
+    update();
+    document.querySelectorAll<HTMLElement>('.plot[data-rendered]').forEach((plot) => drawChart(plot));
+  });
+}
+
+function setUpMenu(): void {
+  const button = document.querySelector<HTMLButtonElement>('.menu-toggle');
+  const nav = document.getElementById('site-nav');
+  button?.addEventListener('click', () => {
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    nav?.classList.toggle('open', open);
+  });
+}
+
+function drawChart(plot: HTMLElement): void {
+  const spec = plot.parentElement?.querySelector('.chart-spec')?.textContent;
+  if (spec === undefined || spec === null) return;
+  const { data, layout } = JSON.parse(spec) as { data: unknown[]; layout?: Record<string, unknown> };
+  renderChart(plot, data, layout ?? {}).catch((error: unknown) => {
+    plot.textContent = `Chart failed to load: ${String(error)}`;
+  });
+}
+
+function setUpCharts(): void {
+  const plots = document.querySelectorAll<HTMLElement>('.chart .plot');
+  const observer = new IntersectionObserver(
+    (entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        observer.unobserve(entry.target);
+        drawChart(entry.target as HTMLElement);
+      }
+    },
+    { rootMargin: '400px' },
+  );
+  plots.forEach((plot) => observer.observe(plot));
+}
+
+function setUpCells(): void {
+  const codeElement = document.getElementById('cell-code');
+  if (codeElement === null) return;
+  const sections = [...document.querySelectorAll<HTMLElement>('section.cell')];
+  const kernel = import('./kernel.js').then(
+    ({ PageKernel }) =>
+      new PageKernel(JSON.parse(codeElement.textContent ?? '[]'), (i) => sections[i] as HTMLElement),
+  );
+  const runAll = document.querySelector<HTMLButtonElement>('[data-action="run-all"]');
+  const runnable = sections.filter((s) => s.dataset['node'] === undefined);
+  runAll?.addEventListener('click', async () => {
+    const last = runnable.at(-1);
+    if (last === undefined) return;
+    runAll.disabled = true;
+    await (await kernel).run(Number(last.dataset['cell'])); // runs every earlier cell first
+    runAll.disabled = false;
+  });
+  for (const section of sections) {
+    const index = Number(section.dataset['cell']);
+    section.querySelector('[data-action="run"]')?.addEventListener('click', async () => void (await kernel).run(index));
+    section.querySelector('[data-action="stop"]')?.addEventListener('click', async () => (await kernel).stop());
+  }
+}
+
+function setUpDemo(): void {
+  const root = document.getElementById('mnist-demo');
+  if (root !== null && false) void import('./mnist-demo.js' as string).then(({ mountMnistDemo }) => mountMnistDemo(root));
+}
+
+setUpTheme();
+setUpMenu();
+const input = document.querySelector<HTMLInputElement>('#search-input');
+const results = document.getElementById('search-results');
+if (input !== null && results !== null) setUpSearch(input, results);
+setUpCharts();
+setUpCells();
+setUpDemo();

@@ -1,0 +1,59 @@
+/**
+ * plotly.js, loaded once per visit from `assets/plotly.min.js` (one cached file for every page,
+ * never inlined), when the first chart scrolls near the viewport.
+ */
+import { assetUrl } from './base.js';
+
+/** The part of plotly.js the site uses. */
+export interface Plotly {
+  react(root: HTMLElement, data: unknown[], layout: object, config?: object): Promise<unknown>;
+  extendTraces(root: HTMLElement, update: object, indices: number[]): Promise<unknown>;
+  purge(root: HTMLElement): void;
+}
+
+let loading: Promise<Plotly> | undefined;
+
+export function loadPlotly(): Promise<Plotly> {
+  loading ??= new Promise<Plotly>((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = assetUrl('plotly.min.js');
+    script.onload = () => resolve((window as unknown as { Plotly: Plotly }).Plotly);
+    script.onerror = () => reject(new Error(`cannot load ${script.src}`));
+    document.head.append(script);
+  });
+  return loading;
+}
+
+/** Chart colours that follow the page's light/dark theme. */
+export function themedLayout(layout: Record<string, unknown>): Record<string, unknown> {
+  const style = getComputedStyle(document.documentElement);
+  const text = style.getPropertyValue('--text').trim() || '#222';
+  const grid = style.getPropertyValue('--border').trim() || '#ddd';
+  const axis = (a: unknown) => ({ gridcolor: grid, zerolinecolor: grid, ...(a as object) });
+  const axes = Object.fromEntries(
+    Object.entries(layout)
+      .filter(([k]) => /^[xy]axis\d*$/.test(k))
+      .map(([k, v]) => [k, axis(v)]),
+  );
+  return {
+    ...layout,
+    xaxis: axis(layout['xaxis']),
+    yaxis: axis(layout['yaxis']),
+    ...axes,
+    paper_bgcolor: 'rgba(0,0,0,0)',
+    plot_bgcolor: 'rgba(0,0,0,0)',
+    font: { color: text, ...(layout['font'] as object) },
+    autosize: true,
+  };
+}
+
+/** Renders (or re-renders) a chart into `root`, responsive to the page's width. */
+export async function renderChart(
+  root: HTMLElement,
+  data: unknown[],
+  layout: Record<string, unknown>,
+): Promise<void> {
+  const plotly = await loadPlotly();
+  await plotly.react(root, data, themedLayout(layout), { responsive: true, displaylogo: false });
+  root.dataset['rendered'] = 'true';
+}
