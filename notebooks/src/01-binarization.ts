@@ -89,7 +89,7 @@ tslab.display.markdown(
 // with the dataset's mean and std, as the training pipeline does) and its sign: one bit per
 // pixel keeps the shape of the stroke and drops the shading.
 
-// %%
+// %% tags=["node"]
 const mnist = await openDataset('mnist:test');
 let digit: Float32Array | undefined;
 for await (const batch of mnist.batches(

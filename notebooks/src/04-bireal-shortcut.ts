@@ -41,7 +41,7 @@ await startNotebook();
 // stage we take the tensor that the sign of its second conv receives, and count the distinct
 // values in each channel.
 
-// %%
+// %% tags=["node"]
 const size = 64;
 const images = await samplePhotos('imagenette:val', 16, size);
 const stages = [1, 2, 3, 4];
@@ -89,7 +89,7 @@ tslab.display.markdown(
 // The plain network's values are capped by the integer sums, and far fewer actually occur;
 // Bi-Real's are nearly all distinct. Here is one channel of stage 1 as histograms:
 
-// %%
+// %% tags=["node"]
 const channelValues = (t: tf.Tensor, c: number) => {
   const channels = t.shape[3] as number;
   return Array.from(t.dataSync())

@@ -36,7 +36,7 @@ await startNotebook();
 // clip (BatchNorm on the batch's statistics). The histograms show the values leaving the first
 // block's activation, the input of the next conv: where Bi-Real-18 puts a sign.
 
-// %%
+// %% tags=["node"]
 const size = 64;
 const images = await samplePhotos('imagenette:val', 16, size);
 const activations = (['relu', 'clip'] as const).map((activation) => {

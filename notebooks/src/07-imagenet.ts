@@ -38,7 +38,7 @@ await startNotebook();
 // row shows the evaluation view of 8 validation photos of different classes, the bottom row the
 // training view of 8 shuffled ones (64 px here, as in the recorded runs).
 
-// %%
+// %% tags=["node"]
 const size = 64;
 const split = await openDataset('imagenette:val');
 const view = { imageSize: size, seed: 3, workers: 0, scale: [0.35, 1] as [number, number] };
@@ -121,7 +121,7 @@ tslab.display.markdown(
 // cores with the library's data-parallel replicas) at 224 px, timed now. One epoch of
 // ImageNet-1k is 1,281,167 images; the authors' recipe runs 256 epochs.
 
-// %%
+// %% tags=["node"]
 const [px, batch, steps] = QUICK ? [32, 4, 1] : [224, 32, 3];
 const replicas = Math.min(2, availableParallelism());
 const model = createModel('bireal18', { inputSize: px, classes: 1000, seed: 0 });
@@ -159,7 +159,7 @@ tslab.display.markdown(
 // (Bi-Real-18 at width 0.5, 8 epochs, Adam) and its evaluation on all 3,925 validation photos,
 // per class and as a confusion matrix.
 
-// %%
+// %% tags=["node"]
 interface Evaluation {
   dataset: string;
   n: number;

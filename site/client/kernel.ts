@@ -92,7 +92,8 @@ function nodeOnly(name: string): unknown {
   const fail = (member: string) => () => {
     throw new Error(`${name}${member} needs Node.js: run this notebook in Jupyter (tslab) to use it`);
   };
-  return new Proxy(fail(''), { get: (_, member) => fail(`.${String(member)}`) });
+  // `then` stays undefined: awaiting the module must not look like a promise.
+  return new Proxy(fail(''), { get: (_, member) => (member === 'then' ? undefined : fail(`.${String(member)}`)) });
 }
 
 async function importModule(name: string): Promise<unknown> {

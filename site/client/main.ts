@@ -81,7 +81,7 @@ function setUpCells(): void {
 
 function setUpDemo(): void {
   const root = document.getElementById('mnist-demo');
-  if (root !== null && false) void import('./mnist-demo.js' as string).then(({ mountMnistDemo }) => mountMnistDemo(root));
+  if (root !== null) void import('./mnist-demo.js').then(({ mountMnistDemo }) => mountMnistDemo(root));
 }
 
 setUpTheme();
