@@ -5,6 +5,7 @@
  *   decode   JPEG decode (sharp vs jpeg-js) and loader images/s (see bench/decode.ts)
  *   profile  per-kernel time of one bireal18 training step (see bench/profile.ts)
  *   torch    bireal vs PyTorch CPU on the same bireal18 training step (see bench/torch.ts)
+ *   site     the docs site in Chromium: time to interactive, JS bytes, MNIST demo (bench/site.ts)
  */
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   train: () => import('./train.js'),
@@ -12,6 +13,7 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   profile: () => import('./profile.js'),
   torch: () => import('./torch.js'),
   decode: () => import('./decode.js'),
+  site: () => import('./site.js'),
 };
 
 const [name = 'train', ...args] = process.argv.slice(2);

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for bireal: Debian's Jupyter (for the notebooks), npm dependencies
-# (from the lockfile), the build, and the project's TypeScript Jupyter kernel (tslab) registered
-# in ./.jupyter (use it with JUPYTER_PATH=$PWD/.jupyter/share/jupyter). Idempotent.
+# Sets up a fresh machine for bireal: Debian's Jupyter (for the notebooks) and Chromium (for the
+# site's browser tests), npm dependencies (from the lockfile), the build, and the project's
+# TypeScript Jupyter kernel (tslab) registered in ./.jupyter (use it with
+# JUPYTER_PATH=$PWD/.jupyter/share/jupyter). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! /usr/bin/python3 -c 'import nbclient, nbformat' 2>/dev/null || ! command -v jupyter-nbconvert >/dev/null; then
+if ! /usr/bin/python3 -c 'import nbclient, nbformat' 2>/dev/null || ! command -v jupyter-nbconvert >/dev/null ||
+  [ ! -x /usr/bin/chromium ]; then
   sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -q
+  # Playwright cannot download its own browser here: the tests drive Debian's Chromium.
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    jupyter-nbconvert jupyter-client python3-ipython python3-nbclient python3-nbformat
+    jupyter-nbconvert jupyter-client python3-ipython python3-nbclient python3-nbformat \
+    chromium fonts-dejavu-core
 fi
 
 npm ci --no-audit --no-fund

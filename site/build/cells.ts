@@ -18,10 +18,16 @@ export interface CompiledCell {
 
 function bindingNames(name: ts.BindingName, into: string[]): void {
   if (ts.isIdentifier(name)) into.push(name.text);
-  else for (const element of name.elements) if (!ts.isOmittedExpression(element)) bindingNames(element.name, into);
+  else
+    for (const element of name.elements)
+      if (!ts.isOmittedExpression(element)) bindingNames(element.name, into);
 }
 
-function importStatement(node: ts.ImportDeclaration, source: ts.SourceFile, names: string[]): string {
+function importStatement(
+  node: ts.ImportDeclaration,
+  source: ts.SourceFile,
+  names: string[],
+): string {
   const module = `await __import(${node.moduleSpecifier.getText(source)})`;
   const clause = node.importClause;
   if (clause === undefined) return `${module};`;
@@ -37,7 +43,9 @@ function importStatement(node: ts.ImportDeclaration, source: ts.SourceFile, name
   } else if (bindings !== undefined) {
     for (const element of bindings.elements) {
       names.push(element.name.text);
-      parts.push(`${element.name.text} = __module[${JSON.stringify((element.propertyName ?? element.name).text)}];`);
+      parts.push(
+        `${element.name.text} = __module[${JSON.stringify((element.propertyName ?? element.name).text)}];`,
+      );
     }
   }
   return `{ const __module = ${module}; ${parts.join(' ')} }`;
@@ -51,7 +59,8 @@ function withCheckpoints(js: string): string {
     if (ts.isFunctionLike(node) || ts.isClassLike(node)) return;
     if (ts.isIterationStatement(node, false)) {
       const body = node.statement;
-      if (ts.isBlock(body)) edits.push({ at: body.getStart(source) + 1, text: ' await __checkpoint();' });
+      if (ts.isBlock(body))
+        edits.push({ at: body.getStart(source) + 1, text: ' await __checkpoint();' });
       else {
         edits.push({ at: body.getStart(source), text: '{ await __checkpoint(); ' });
         edits.push({ at: body.getEnd(), text: ' }' });
@@ -93,12 +102,19 @@ export function compileCell(typescript: string): CompiledCell {
       for (const declaration of statement.declarationList.declarations) {
         bindingNames(declaration.name, names);
         if (declaration.initializer !== undefined) {
-          body.push(`(${declaration.name.getText(source)} = ${declaration.initializer.getText(source)});`);
+          body.push(
+            `(${declaration.name.getText(source)} = ${declaration.initializer.getText(source)});`,
+          );
         }
       }
-    } else if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement)) && statement.name) {
+    } else if (
+      (ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement)) &&
+      statement.name
+    ) {
       names.push(statement.name.text);
-      (ts.isFunctionDeclaration(statement) ? hoisted : body).push(`${statement.name.text} = ${text};`);
+      (ts.isFunctionDeclaration(statement) ? hoisted : body).push(
+        `${statement.name.text} = ${text};`,
+      );
     } else if (ts.isExpressionStatement(statement) && index === statements.length - 1) {
       body.push(`return (${statement.expression.getText(source)});`);
     } else {

@@ -6,15 +6,43 @@
 import type { ReactNode } from 'react';
 
 /** JSON inside a `<script type="application/json">`, safe against `</script>`. */
-export function JsonScript({ value, className, id }: { value: unknown; className?: string; id?: string }) {
+export function JsonScript({
+  value,
+  className,
+  id,
+}: {
+  value: unknown;
+  className?: string;
+  id?: string;
+}) {
   const json = JSON.stringify(value).replace(/</g, '\\u003c');
-  return <script type="application/json" className={className} id={id} dangerouslySetInnerHTML={{ __html: json }} />;
+  return (
+    <script
+      type="application/json"
+      className={className}
+      id={id}
+      dangerouslySetInnerHTML={{ __html: json }}
+    />
+  );
 }
 
 /** A code cell: toolbar (Run, or the note that it needs Node), source, outputs. */
-export function Cell({ index, node, children }: { index: number; node: boolean; children: ReactNode }) {
+export function Cell({
+  index,
+  node,
+  children,
+}: {
+  index: number;
+  node: boolean;
+  children: ReactNode;
+}) {
   return (
-    <section className="cell" data-cell={index} data-node={node ? 'true' : undefined} aria-label={`Code cell ${index + 1}`}>
+    <section
+      className="cell"
+      data-cell={index}
+      data-node={node ? 'true' : undefined}
+      aria-label={`Code cell ${index + 1}`}
+    >
       <div className="cell-toolbar">
         <span className="cell-label">[{index + 1}]</span>
         {node ? (
@@ -23,10 +51,21 @@ export function Cell({ index, node, children }: { index: number; node: boolean; 
           </span>
         ) : (
           <>
-            <button type="button" className="run" data-action="run" aria-label={`Run cell ${index + 1}`}>
+            <button
+              type="button"
+              className="run"
+              data-action="run"
+              aria-label={`Run cell ${index + 1}`}
+            >
               ▶ Run
             </button>
-            <button type="button" className="stop" data-action="stop" hidden aria-label={`Stop cell ${index + 1}`}>
+            <button
+              type="button"
+              className="stop"
+              data-action="stop"
+              hidden
+              aria-label={`Stop cell ${index + 1}`}
+            >
               ■ Stop
             </button>
             <span className="cell-status" role="status" aria-live="polite" />
@@ -77,7 +116,13 @@ export function Chart({ spec }: { spec: PlotlySpec }) {
 }
 
 export function Picture({ mime, data }: { mime: string; data: string }) {
-  return <img className="output-image" src={`data:${mime};base64,${data.replace(/\s/g, '')}`} alt="Cell output image" />;
+  return (
+    <img
+      className="output-image"
+      src={`data:${mime};base64,${data.replace(/\s/g, '')}`}
+      alt="Cell output image"
+    />
+  );
 }
 
 export function Html({ html }: { html: string }) {

@@ -66,7 +66,12 @@ export function renderPage(props: PageProps): string {
           Skip to content
         </a>
         <header className="site-header">
-          <button type="button" className="menu-toggle" aria-controls="site-nav" aria-expanded="false">
+          <button
+            type="button"
+            className="menu-toggle"
+            aria-controls="site-nav"
+            aria-expanded="false"
+          >
             Menu
           </button>
           <a className="brand" href={`${base}index.html`}>
@@ -76,10 +81,20 @@ export function renderPage(props: PageProps): string {
             <label htmlFor="search-input" className="visually-hidden">
               Search the tutorials
             </label>
-            <input id="search-input" type="search" placeholder="Search…" autoComplete="off" aria-controls="search-results" />
+            <input
+              id="search-input"
+              type="search"
+              placeholder="Search…"
+              autoComplete="off"
+              aria-controls="search-results"
+            />
             <ul id="search-results" className="search-results" hidden aria-label="Search results" />
           </form>
-          <button type="button" className="theme-toggle" aria-label="Switch between light and dark theme">
+          <button
+            type="button"
+            className="theme-toggle"
+            aria-label="Switch between light and dark theme"
+          >
             ◐ Theme
           </button>
         </header>
@@ -88,7 +103,10 @@ export function renderPage(props: PageProps): string {
             <ul>
               {props.nav.map((entry) => (
                 <li key={entry.href}>
-                  <a href={`${base}${entry.href}`} aria-current={entry.href === props.path ? 'page' : undefined}>
+                  <a
+                    href={`${base}${entry.href}`}
+                    aria-current={entry.href === props.path ? 'page' : undefined}
+                  >
                     {entry.title}
                   </a>
                 </li>
@@ -103,8 +121,9 @@ export function renderPage(props: PageProps): string {
         </div>
         <footer className="site-footer">
           <p>
-            bireal: Bi-Real Net (Liu et al., ECCV 2018) in TypeScript on TensorFlow.js. Pages are generated from the
-            notebooks in <code>notebooks/</code>; stored outputs come from their last full run.
+            bireal: Bi-Real Net (Liu et al., ECCV 2018) in TypeScript on TensorFlow.js. Pages are
+            generated from the notebooks in <code>notebooks/</code>; stored outputs come from their
+            last full run.
           </p>
         </footer>
       </body>

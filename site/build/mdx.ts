@@ -63,7 +63,8 @@ function collectHeadings(headings: Heading[]) {
 function focusableCode() {
   return (tree: HastNode) => {
     const visit = (node: HastNode) => {
-      if (node.type === 'element' && node.tagName === 'pre') node.properties = { ...node.properties, tabIndex: 0 };
+      if (node.type === 'element' && node.tagName === 'pre')
+        node.properties = { ...node.properties, tabIndex: 0 };
       node.children?.forEach(visit);
     };
     visit(tree);
@@ -71,7 +72,10 @@ function focusableCode() {
 }
 
 /** Compiles `source` (MDX using the components of ./components.tsx) to HTML. */
-export async function renderMdx(source: string, name: string): Promise<{ html: string; headings: Heading[] }> {
+export async function renderMdx(
+  source: string,
+  name: string,
+): Promise<{ html: string; headings: Heading[] }> {
   const headings: Heading[] = [];
   const { code } = await bundleMDX({
     source,
@@ -87,8 +91,13 @@ export async function renderMdx(source: string, name: string): Promise<{ html: s
       return options;
     },
   }).catch((error: unknown) => {
-    throw new Error(`${name}: MDX does not compile: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(
+      `${name}: MDX does not compile: ${error instanceof Error ? error.message : String(error)}`,
+    );
   });
   const Page = getMDXComponent(code);
-  return { html: renderToStaticMarkup(createElement(Page, { components: MDX_COMPONENTS })), headings };
+  return {
+    html: renderToStaticMarkup(createElement(Page, { components: MDX_COMPONENTS })),
+    headings,
+  };
 }

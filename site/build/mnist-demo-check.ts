@@ -41,7 +41,8 @@ function parseArgs(args: string[]): { seeds: number[]; recipe: MnistRecipe } {
     if (key === 'seeds') seeds = numbers;
     else if (Array.isArray(recipe[key])) recipe[key] = numbers;
     else if (typeof recipe[key] === 'number') recipe[key] = numbers[0];
-    else throw new Error(`unknown option --${key}; use --seeds or a field of ${Object.keys(recipe)}`);
+    else
+      throw new Error(`unknown option --${key}; use --seeds or a field of ${Object.keys(recipe)}`);
   }
   return { seeds, recipe: recipe as unknown as MnistRecipe };
 }
@@ -53,7 +54,9 @@ try {
   await writeMnistAssets(folder);
   const train = await readSplit(join(folder, 'mnist'), 'train');
   const test = await readSplit(join(folder, 'mnist'), 'test');
-  console.log(`backend ${describeBackend()}; ${train.labels.length} train, ${test.labels.length} test`);
+  console.log(
+    `backend ${describeBackend()}; ${train.labels.length} train, ${test.labels.length} test`,
+  );
   console.log(`recipe ${JSON.stringify(recipe)}`);
   let missed = 0;
   for (const seed of seeds) {
@@ -62,14 +65,18 @@ try {
       pause: () => new Promise((resolve) => setImmediate(resolve)),
       onStep: (r) => {
         if (r.testAccuracy !== undefined) {
-          console.log(`  seed ${seed} step ${r.step} ${r.seconds.toFixed(1)} s loss ${r.loss.toFixed(3)} test ${(100 * r.testAccuracy).toFixed(2)}%`);
+          console.log(
+            `  seed ${seed} step ${r.step} ${r.seconds.toFixed(1)} s loss ${r.loss.toFixed(3)} test ${(100 * r.testAccuracy).toFixed(2)}%`,
+          );
         }
       },
     });
     const { reached } = result;
     const to90 = reached ? `step ${reached.step}, ${reached.seconds.toFixed(1)} s` : 'never';
     const final = (100 * (result.testAccuracy ?? 0)).toFixed(2);
-    console.log(`seed ${seed}: > 90% at ${to90}; final ${final}% after ${result.steps} steps, ${result.seconds.toFixed(1)} s`);
+    console.log(
+      `seed ${seed}: > 90% at ${to90}; final ${final}% after ${result.steps} steps, ${result.seconds.toFixed(1)} s`,
+    );
     if (seed === seeds[0]) console.log(`size ${JSON.stringify(compareSizes(result.model))}`);
     if (reached === null) missed++;
     result.model.dispose();

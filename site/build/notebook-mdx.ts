@@ -72,9 +72,11 @@ function outputMdx(output: NotebookOutput): string {
     return `<Markdown>\n\n${escapeMarkdown(text(data['text/markdown'] as string))}\n\n</Markdown>`;
   }
   for (const mime of ['image/png', 'image/jpeg', 'image/svg+xml']) {
-    if (data[mime] !== undefined) return `<Picture mime="${mime}" data=${prop(text(data[mime] as string))} />`;
+    if (data[mime] !== undefined)
+      return `<Picture mime="${mime}" data=${prop(text(data[mime] as string))} />`;
   }
-  if (data['text/html'] !== undefined) return `<Html html=${prop(text(data['text/html'] as string))} />`;
+  if (data['text/html'] !== undefined)
+    return `<Html html=${prop(text(data['text/html'] as string))} />`;
   return `<Stream name="stdout" text=${prop(text(data['text/plain'] as string))} />`;
 }
 
@@ -93,7 +95,12 @@ export async function notebookPage(path: string): Promise<NotebookPage> {
       const heading = /^# (.+)$/m.exec(source);
       if (heading?.[1] !== undefined && title === slug) {
         title = heading[1].trim();
-        summary = source.replace(/^#.*$/m, '').trim().split(/\n\s*\n/)[0]?.replace(/\s+/g, ' ') ?? '';
+        summary =
+          source
+            .replace(/^#.*$/m, '')
+            .trim()
+            .split(/\n\s*\n/)[0]
+            ?.replace(/\s+/g, ' ') ?? '';
       }
       parts.push(escapeMarkdown(source));
     } else if (cell.cell_type === 'code') {

@@ -39,30 +39,46 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-async function fileFor(root: string, urlPath: string): Promise<string | undefined> {
+async function fileFor(
+  root: string,
+  urlPath: string,
+): Promise<{ path: string; etag: string } | undefined> {
   const path = normalize(join(root, decodeURIComponent(urlPath)));
   if (path !== root && !path.startsWith(root + sep)) return undefined;
   const info = await stat(path).catch(() => undefined);
-  if (info?.isFile()) return path;
+  if (info?.isFile())
+    return { path, etag: `"${info.size.toString(36)}-${info.mtimeMs.toString(36)}"` };
   if (info?.isDirectory()) return fileFor(root, join(urlPath, 'index.html'));
   return undefined;
 }
 
-/** Serves `root` (the built site) on 127.0.0.1:`port` (0: any free port). */
-export async function serveSite(root: string, port = 0): Promise<RunningServer> {
+/**
+ * Serves `root` (the built site) on 127.0.0.1:`port` (0: any free port) under the URL path
+ * `prefix` (the tests use a sub-path, as a project page on a static host would). Browsers
+ * revalidate each file (ETag) and reuse their cached copy while it is unchanged.
+ */
+export async function serveSite(root: string, port = 0, prefix = '/'): Promise<RunningServer> {
   const server: Server = createServer((request, response) => {
     const urlPath = new URL(request.url ?? '/', 'http://localhost').pathname;
-    void fileFor(root, urlPath).then((file) => {
-      const headers = { ...ISOLATION_HEADERS, 'Cache-Control': 'no-cache' };
-      if (file === undefined) {
-        response.writeHead(404, { ...headers, 'Content-Type': TYPES['.txt'] });
-        response.end(`not found: ${urlPath}\n`);
-        return;
-      }
-      const type = TYPES[extname(file)] ?? 'application/octet-stream';
-      response.writeHead(200, { ...headers, 'Content-Type': type });
-      createReadStream(file).pipe(response);
-    });
+    const inside = urlPath.startsWith(prefix) ? urlPath.slice(prefix.length - 1) : undefined;
+    void (inside === undefined ? Promise.resolve(undefined) : fileFor(root, inside)).then(
+      (file) => {
+        const headers = { ...ISOLATION_HEADERS, 'Cache-Control': 'no-cache' };
+        if (file === undefined) {
+          response.writeHead(404, { ...headers, 'Content-Type': TYPES['.txt'] });
+          response.end(`not found: ${urlPath}\n`);
+          return;
+        }
+        if (request.headers['if-none-match'] === file.etag) {
+          response.writeHead(304, { ...headers, ETag: file.etag });
+          response.end();
+          return;
+        }
+        const type = TYPES[extname(file.path)] ?? 'application/octet-stream';
+        response.writeHead(200, { ...headers, 'Content-Type': type, ETag: file.etag });
+        createReadStream(file.path).pipe(response);
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -70,7 +86,7 @@ export async function serveSite(root: string, port = 0): Promise<RunningServer> 
   });
   const { port: actual } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${actual}/`,
+    url: `http://127.0.0.1:${actual}${prefix}`,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -17,7 +17,15 @@ import { writeSearchIndex } from './search.js';
 
 export const SITE_DIR = 'site/dist';
 /** What a build reads: a change in any of these makes `start` rebuild. */
-const INPUTS = ['notebooks', 'site/pages', 'site/client', 'site/build', 'site/styles', 'src', 'results'];
+const INPUTS = [
+  'notebooks',
+  'site/pages',
+  'site/client',
+  'site/build',
+  'site/styles',
+  'src',
+  'results',
+];
 const STAMP = join(SITE_DIR, '.built');
 const require = createRequire(import.meta.url);
 const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
@@ -26,12 +34,18 @@ async function newestChange(path: string): Promise<number> {
   const info = await stat(path);
   if (!info.isDirectory()) return info.mtimeMs;
   const entries = await readdir(path);
-  return Math.max(info.mtimeMs, ...(await Promise.all(entries.map((e) => newestChange(join(path, e))))));
+  return Math.max(
+    info.mtimeMs,
+    ...(await Promise.all(entries.map((e) => newestChange(join(path, e))))),
+  );
 }
 
 /** Whether site/dist is missing or older than one of its inputs. */
 export async function siteIsStale(): Promise<boolean> {
-  const built = await stat(STAMP).then((s) => s.mtimeMs, () => 0);
+  const built = await stat(STAMP).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
   const changes = await Promise.all(INPUTS.map((input) => newestChange(input)));
   return Math.max(...changes) > built;
 }
@@ -68,11 +82,17 @@ async function copyAssets(assets: string): Promise<void> {
   for (const file of (await readdir(wasmDir)).filter((f) => f.endsWith('.wasm'))) {
     await copyFile(join(wasmDir, file), join(assets, 'tfjs', file));
   }
-  await copyFile(join(packageDir('plotly.js-dist-min'), 'plotly.min.js'), join(assets, 'plotly.min.js'));
+  await copyFile(
+    join(packageDir('plotly.js-cartesian-dist-min'), 'plotly-cartesian.min.js'),
+    join(assets, 'plotly.min.js'),
+  );
   const katex = join(packageDir('katex'), 'dist');
   await mkdir(join(assets, 'katex'), { recursive: true });
   await copyFile(join(katex, 'katex.min.css'), join(assets, 'katex', 'katex.min.css'));
-  await cp(join(katex, 'fonts'), join(assets, 'katex', 'fonts'), { recursive: true, filter: (f) => !f.endsWith('.ttf') });
+  await cp(join(katex, 'fonts'), join(assets, 'katex', 'fonts'), {
+    recursive: true,
+    filter: (f) => !f.endsWith('.ttf'),
+  });
   await cp('site/styles', assets, { recursive: true });
 }
 
@@ -92,7 +112,9 @@ export async function buildSite(): Promise<void> {
   }
 
   const notebookFiles = (await readdir('notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
-  const notebooks: NotebookPage[] = await Promise.all(notebookFiles.map((f) => notebookPage(join('notebooks', f))));
+  const notebooks: NotebookPage[] = await Promise.all(
+    notebookFiles.map((f) => notebookPage(join('notebooks', f))),
+  );
   const nav: NavEntry[] = [
     { href: 'index.html', title: 'Home: train a 1-bit net' },
     ...notebooks.map((n) => ({ href: `${n.slug}.html`, title: n.title })),
@@ -114,7 +136,7 @@ export async function buildSite(): Promise<void> {
         path,
         nav,
         headings,
-        html: toolbar + html,
+        html: html.replace('</h1>', `</h1>${toolbar}`),
         after: <JsonScript id="cell-code" value={notebook.cells} />,
       }),
     );
@@ -122,13 +144,22 @@ export async function buildSite(): Promise<void> {
   }
 
   const landing = (await readFile('site/pages/index.mdx', 'utf8'))
-    .replace('{/* NOTEBOOKS */}', notebooks.map((n) => `- [${n.title}](./${n.slug}.html): ${n.summary}`).join('\n'))
+    .replace(
+      '{/* NOTEBOOKS */}',
+      notebooks.map((n) => `- [${n.title}](./${n.slug}.html): ${n.summary}`).join('\n'),
+    )
     .replace('{/* RESULTS */}', resultsTable(experiments));
   const home = await renderMdx(landing, 'site/pages/index.mdx');
   const title = 'bireal: learn, reproduce and deploy 1-bit neural networks';
   await writeFile(
     join(SITE_DIR, 'index.html'),
-    renderPage({ title, description: 'Bi-Real Net in your browser.', path: 'index.html', nav, ...home }),
+    renderPage({
+      title,
+      description: 'Bi-Real Net in your browser.',
+      path: 'index.html',
+      nav,
+      ...home,
+    }),
   );
   pages.push({ path: 'index.html', title: 'Home', html: home.html });
 

@@ -40,29 +40,42 @@ function write(output: Output): void {
       last instanceof HTMLPreElement && last.classList.contains(output.name)
         ? last
         : out.appendChild(
-            Object.assign(document.createElement('pre'), { className: `stream ${output.name}`, tabIndex: 0 }),
+            Object.assign(document.createElement('pre'), {
+              className: `stream ${output.name}`,
+              tabIndex: 0,
+            }),
           );
     pre.textContent += output.text;
   } else if (output.kind === 'markdown') {
-    const div = out.appendChild(Object.assign(document.createElement('div'), { className: 'markdown-output' }));
+    const div = out.appendChild(
+      Object.assign(document.createElement('div'), { className: 'markdown-output' }),
+    );
     div.innerHTML = marked.parse(output.text, { async: false });
   } else if (output.kind === 'html') {
-    out.appendChild(Object.assign(document.createElement('div'), { className: 'html-output' })).innerHTML =
-      output.html;
+    out.appendChild(
+      Object.assign(document.createElement('div'), { className: 'html-output' }),
+    ).innerHTML = output.html;
   } else if (output.kind === 'chart') {
-    const figure = out.appendChild(Object.assign(document.createElement('figure'), { className: 'chart' }));
-    const plot = figure.appendChild(Object.assign(document.createElement('div'), { className: 'plot' }));
+    const figure = out.appendChild(
+      Object.assign(document.createElement('figure'), { className: 'chart' }),
+    );
+    const plot = figure.appendChild(
+      Object.assign(document.createElement('div'), { className: 'plot' }),
+    );
     void renderChart(plot, output.spec.data, output.spec.layout ?? {});
   } else {
     const url = URL.createObjectURL(new Blob([output.bytes.slice()], { type: output.mime }));
-    out.appendChild(Object.assign(document.createElement('img'), { src: url, alt: 'Cell output image' }));
+    out.appendChild(
+      Object.assign(document.createElement('img'), { src: url, alt: 'Cell output image' }),
+    );
   }
 }
 
 const show = (value: unknown): string => {
   if (typeof value === 'string') return value;
   if (typeof value !== 'object' || value === null) return String(value);
-  if (typeof (value as { toString?: unknown }).toString === 'function' && 'dtype' in value) return String(value);
+  if (typeof (value as { toString?: unknown }).toString === 'function' && 'dtype' in value)
+    return String(value);
   try {
     return JSON.stringify(value, null, 2);
   } catch {
@@ -90,10 +103,14 @@ const tslab = {
 /** A module that only Node.js has: importing works, using it says what is missing. */
 function nodeOnly(name: string): unknown {
   const fail = (member: string) => () => {
-    throw new Error(`${name}${member} needs Node.js: run this notebook in Jupyter (tslab) to use it`);
+    throw new Error(
+      `${name}${member} needs Node.js: run this notebook in Jupyter (tslab) to use it`,
+    );
   };
   // `then` stays undefined: awaiting the module must not look like a promise.
-  return new Proxy(fail(''), { get: (_, member) => (member === 'then' ? undefined : fail(`.${String(member)}`)) });
+  return new Proxy(fail(''), {
+    get: (_, member) => (member === 'then' ? undefined : fail(`.${String(member)}`)),
+  });
 }
 
 async function importModule(name: string): Promise<unknown> {
@@ -132,7 +149,8 @@ async function capturingConsole<T>(fn: () => Promise<T>): Promise<T> {
   const saved = CONSOLE_METHODS.map((m) => console[m]);
   for (const method of CONSOLE_METHODS) {
     const name = method === 'warn' || method === 'error' ? 'stderr' : 'stdout';
-    console[method] = (...args: unknown[]) => write({ kind: 'stream', name, text: `${args.map(show).join(' ')}\n` });
+    console[method] = (...args: unknown[]) =>
+      write({ kind: 'stream', name, text: `${args.map(show).join(' ')}\n` });
   }
   try {
     return await fn();
@@ -174,7 +192,9 @@ export class PageKernel {
     const element = this.elementOf(index);
     if (cell === undefined || cell.node) return false;
     for (const name of cell.names) if (!(name in this.scope)) this.scope[name] = undefined;
-    const out = element.querySelector<HTMLElement>('.outputs') ?? element.appendChild(document.createElement('div'));
+    const out =
+      element.querySelector<HTMLElement>('.outputs') ??
+      element.appendChild(document.createElement('div'));
     out.className = 'outputs';
     out.replaceChildren();
     delete out.dataset['stored'];
@@ -182,7 +202,10 @@ export class PageKernel {
     const stopButton = element.querySelector<HTMLButtonElement>('[data-action="stop"]');
     const started = performance.now();
     const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
-    const timer = setInterval(() => status && (status.textContent = `running… ${seconds()} s`), 250);
+    const timer = setInterval(
+      () => status && (status.textContent = `running… ${seconds()} s`),
+      250,
+    );
     element.dataset['state'] = 'running';
     if (stopButton) stopButton.hidden = false;
     current = { out, stopped: false, lastYield: started };
@@ -203,7 +226,11 @@ export class PageKernel {
       const stopped = error instanceof CellStopped || current.stopped;
       current.stopped = false;
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      write({ kind: 'stream', name: 'stderr', text: stopped ? `Stopped after ${seconds()} s.\n` : `${message}\n` });
+      write({
+        kind: 'stream',
+        name: 'stderr',
+        text: stopped ? `Stopped after ${seconds()} s.\n` : `${message}\n`,
+      });
       element.dataset['state'] = stopped ? 'stopped' : 'error';
       if (status) status.textContent = stopped ? `stopped after ${seconds()} s` : 'failed';
       return false;

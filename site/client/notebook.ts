@@ -17,6 +17,7 @@ export async function startNotebook(): Promise<void> {
 export async function experimentRuns(name: string): Promise<ExperimentRun[]> {
   const url = assetUrl(`results/experiments/${encodeURIComponent(name)}.json`);
   const response = await fetch(url);
-  if (!response.ok) throw new Error(`no recorded runs of experiment '${name}' (${url}: ${response.status})`);
+  if (!response.ok)
+    throw new Error(`no recorded runs of experiment '${name}' (${url}: ${response.status})`);
   return (await response.json()) as ExperimentRun[];
 }

@@ -1,5 +1,6 @@
 /**
- * plotly.js, loaded once per visit from `assets/plotly.min.js` (one cached file for every page,
+ * plotly.js (its cartesian bundle: scatter, bar, histogram, heatmap...), loaded from
+ * `assets/plotly.min.js` (one cached file for every page,
  * never inlined), when the first chart scrolls near the viewport.
  */
 import { assetUrl } from './base.js';

@@ -10,26 +10,15 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../build/browser.js';
 import { serveSite, type RunningServer } from '../build/server.js';
 import { SITE_DIR } from '../build/site.js';
 
 const SCREENSHOTS = 'runs/site-screenshots';
-const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 
 let server: RunningServer;
 let browser: Browser;
-
-/** Chromium flags for a closed network and a root user (see .library/env). */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** A page whose console errors, page errors and failed requests are recorded. */
 async function openPage(path: string): Promise<{ page: Page; problems: string[] }> {
@@ -38,8 +27,13 @@ async function openPage(path: string): Promise<{ page: Page; problems: string[] 
   const problems: string[] = [];
   page.on('console', (m) => void (m.type() === 'error' && problems.push(`console: ${m.text()}`)));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-  page.on('response', (r) => void (r.status() >= 400 && problems.push(`HTTP ${r.status()}: ${r.url()}`)));
+  page.on('requestfailed', (r) =>
+    problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`),
+  );
+  page.on(
+    'response',
+    (r) => void (r.status() >= 400 && problems.push(`HTTP ${r.status()}: ${r.url()}`)),
+  );
   await page.goto(new URL(path, server.url).href, { waitUntil: 'load' });
   return { page, problems };
 }
@@ -49,8 +43,8 @@ const notebookPages = pages.filter((p) => /^\d\d-/.test(p));
 
 before(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
-  server = await serveSite(join(process.cwd(), SITE_DIR));
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  server = await serveSite(join(process.cwd(), SITE_DIR), 0, '/a/sub-path/'); // as on a project page
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -68,9 +62,14 @@ describe('every page', () => {
         await plot.locator('.main-svg').first().waitFor({ timeout: 30_000 });
       }
       assert.equal(await page.locator('.chart .plot[data-rendered="true"]').count(), charts);
-      await page.screenshot({ path: join(SCREENSHOTS, path.replace(/\//g, '_') + '.png'), fullPage: true });
+      await page.screenshot({
+        path: join(SCREENSHOTS, path.replace(/\//g, '_') + '.png'),
+        fullPage: true,
+      });
       const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
-      const violations = axe.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes[0]?.target.join(' ')}`);
+      const violations = axe.violations.map(
+        (v) => `${v.id} (${v.impact}): ${v.nodes[0]?.target.join(' ')}`,
+      );
       assert.deepEqual(problems, []);
       assert.deepEqual(violations, []);
       await page.context().close();
@@ -89,40 +88,59 @@ describe('code cells', () => {
       await page.waitForFunction(
         () => {
           const cells = [...document.querySelectorAll('section.cell:not([data-node])')];
-          return cells.some((c) => c.getAttribute('data-state') === 'error') || cells.every((c) => c.getAttribute('data-state') === 'done');
+          return (
+            cells.some((c) => c.getAttribute('data-state') === 'error') ||
+            cells.every((c) => c.getAttribute('data-state') === 'done')
+          );
         },
         null,
         { timeout: 590_000, polling: 500 },
       );
       const failed = await page.$$eval('section.cell[data-state="error"]', (cells) =>
-        cells.map((c) => `cell ${c.getAttribute('data-cell')}: ${c.querySelector('.stderr')?.textContent}`),
+        cells.map(
+          (c) => `cell ${c.getAttribute('data-cell')}: ${c.querySelector('.stderr')?.textContent}`,
+        ),
       );
       assert.deepEqual(failed, []);
       assert.deepEqual(problems, []);
-      await page.screenshot({ path: join(SCREENSHOTS, path.replace('.html', '-ran.png')), fullPage: true });
+      await page.screenshot({
+        path: join(SCREENSHOTS, path.replace('.html', '-ran.png')),
+        fullPage: true,
+      });
       await page.context().close();
     });
   }
 });
 
 describe('landing page', () => {
-  test('the MNIST demo trains a Bi-Real net past 90% test accuracy', { timeout: 600_000 }, async () => {
-    const { page, problems } = await openPage('index.html');
-    const demo = page.locator('#mnist-demo');
-    await demo.locator('[data-action="train"]').click();
-    await page.waitForFunction(
-      () => ['done', 'stopped', 'error'].includes(document.getElementById('mnist-demo')?.dataset['state'] ?? ''),
-      null,
-      { timeout: 590_000, polling: 1000 },
-    );
-    assert.equal(await demo.getAttribute('data-state'), 'done', (await demo.locator('[role="alert"]').allTextContents()).join(' '));
-    const accuracy = Number(await demo.getAttribute('data-test-accuracy'));
-    assert.ok(accuracy > 0.9, `test accuracy ${accuracy}`);
-    await demo.scrollIntoViewIfNeeded();
-    await page.screenshot({ path: join(SCREENSHOTS, 'index-demo-trained.png'), fullPage: true });
-    assert.deepEqual(problems, []);
-    await page.context().close();
-  });
+  test(
+    'the MNIST demo trains a Bi-Real net past 90% test accuracy',
+    { timeout: 600_000 },
+    async () => {
+      const { page, problems } = await openPage('index.html');
+      const demo = page.locator('#mnist-demo');
+      await demo.locator('[data-action="train"]').click();
+      await page.waitForFunction(
+        () =>
+          ['done', 'stopped', 'error'].includes(
+            document.getElementById('mnist-demo')?.dataset['state'] ?? '',
+          ),
+        null,
+        { timeout: 590_000, polling: 1000 },
+      );
+      assert.equal(
+        await demo.getAttribute('data-state'),
+        'done',
+        (await demo.locator('[role="alert"]').allTextContents()).join(' '),
+      );
+      const accuracy = Number(await demo.getAttribute('data-test-accuracy'));
+      assert.ok(accuracy > 0.9, `test accuracy ${accuracy}`);
+      await demo.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(SCREENSHOTS, 'index-demo-trained.png'), fullPage: true });
+      assert.deepEqual(problems, []);
+      await page.context().close();
+    },
+  );
 
   test('keyboard: skip link, search with arrows and Enter, theme toggle', async () => {
     const { page } = await openPage('index.html');
