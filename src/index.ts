@@ -3,6 +3,8 @@
  *
  * Importing the package registers its custom layers for serialization; call `initBackend()`
  * once before building models to pick the fastest backend (tfjs-node, else wasm, else cpu).
+ *
+ * @module bireal
  */
 export { BACKENDS, describeBackend, initBackend } from './backend/index.js';
 export type { BackendName, BackendOptions } from './backend/index.js';

@@ -41,6 +41,7 @@ interface Backward {
  * gets the element-wise sums over all replicas, identical on every replica.
  */
 export interface Collective {
+  /** Element-wise sums of `values` over all replicas (same length; blocks until all call). */
   allReduceSum(values: Float32Array): Float32Array;
 }
 
@@ -446,7 +447,11 @@ export interface LossAndGradientsOptions {
   collective?: Collective;
 }
 
-/** Result of {@link lossAndGradients}. */
+/**
+ * Result of {@link lossAndGradients}.
+ *
+ * @inline
+ */
 export interface LossAndGradients {
   /** Mean loss of the batch (already read back). */
   loss: number;
@@ -454,7 +459,9 @@ export interface LossAndGradients {
   correct: number;
   /** Gradient of each trainable variable, keyed by the tf.Variable's name. */
   grads: tf.NamedTensorMap;
+  /** Milliseconds of the forward pass and loss (with their all-reduce). */
   forwardMs: number;
+  /** Milliseconds of the backward pass (with the gradients' all-reduce). */
   backwardMs: number;
 }
 

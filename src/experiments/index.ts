@@ -26,6 +26,8 @@ import type { Progress } from '../train/progress.js';
  * What a variant changes: it trains the base recipe's stages from `firstStage` on (default 0;
  * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`
  * and/or given extra `options`.
+ *
+ * @inline
  */
 export interface Variant {
   model?: ModelName;
@@ -38,6 +40,11 @@ export interface Experiment {
   description: string;
   /** The recipe (as in configs/*.json) shared by every variant. */
   base: Record<string, unknown>;
+  /**
+   * The variants by name. Each trains the base recipe's stages from `firstStage` on (default 0;
+   * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`
+   * and/or given extra `options`.
+   */
   variants: Record<string, Variant>;
   /** Seeds of a full run. */
   seeds: number[];

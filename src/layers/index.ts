@@ -14,6 +14,11 @@ import {
   type Estimator,
 } from '../binarize/index.js';
 
+/**
+ * Keyword arguments of a tfjs layer call (unused here).
+ *
+ * @inline
+ */
 type Kwargs = Record<string, unknown>;
 type LayerShape = (number | null)[];
 

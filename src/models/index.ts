@@ -70,7 +70,11 @@ const SPECS = {
   },
 } as const satisfies Record<string, Spec>;
 
-/** Names accepted by {@link createModel}. */
+/**
+ * Names accepted by {@link createModel}.
+ *
+ * @useDeclaredType
+ */
 export type ModelName = keyof typeof SPECS;
 /** Every registered model name. */
 export const MODEL_NAMES = Object.keys(SPECS) as ModelName[];

@@ -1,6 +1,8 @@
 /**
  * Helpers for the tutorial notebooks (notebooks/, tslab kernel): quick/full mode, Plotly charts
  * as notebook outputs, tables, and where the repository (and its results/) is.
+ *
+ * @module bireal/notebook
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +43,9 @@ export async function samplePhotos(
 
 /** What tslab's `display` offers (pass `tslab.display` from a notebook). */
 export interface Display {
+  /** Shows `data` as an output of MIME type `contentType`. */
   raw(contentType: string, data: unknown): unknown;
+  /** Shows `text` rendered as markdown. */
   markdown(text: string): void;
 }
 

@@ -59,8 +59,11 @@ export interface StepMessage {
 
 /** A training step spread over worker threads; `close()` stops the workers. */
 export interface DataParallelTrainStep {
+  /** Trains on a whole batch: splits it over the replicas (this thread is replica 0). */
   step: MeasuredTrainStep;
+  /** Number of replicas, this thread included. */
   replicas: number;
+  /** Stops the worker threads. */
   close(): Promise<void>;
 }
 

@@ -3,7 +3,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerSpec } from './recipe.js';
 
 /** A tfjs optimizer whose learning rate can be changed between steps. */
-export type ScheduledOptimizer = tf.Optimizer & { setLearningRate(lr: number): void };
+export type ScheduledOptimizer = tf.Optimizer & {
+  /** Sets the learning rate of the following steps. */
+  setLearningRate(lr: number): void;
+};
 
 /** tfjs's Adam reads its (protected) learning rate at every step: let the schedule set it. */
 class ScheduledAdam extends tf.AdamOptimizer {
