@@ -38,3 +38,12 @@ export {
   runExperiment,
 } from './experiments/index.js';
 export type { Experiment, ExperimentRun, RunExperimentOptions } from './experiments/index.js';
+export {
+  GRID_ROWS,
+  TABLE_MODELS,
+  formatPercent,
+  gridTable,
+  meanStd,
+  modelTable,
+  trainingSetting,
+} from './experiments/report.js';

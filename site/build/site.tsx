@@ -2,6 +2,7 @@
  * Builds the docs site into site/dist/ from the executed notebooks, the landing page
  * (site/pages/index.mdx), results/ and the library's doc comments (command line: ./cli.ts).
  */
+import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -16,6 +17,7 @@ import { notebookPage, type NotebookPage } from './notebook-mdx.js';
 import { writeSearchIndex } from './search.js';
 
 export const SITE_DIR = 'site/dist';
+const RESULTS = 'results/experiments';
 /** What a build reads: a change in any of these makes `start` rebuild. */
 const INPUTS = [
   'notebooks',
@@ -103,8 +105,9 @@ export async function buildSite(): Promise<void> {
   const assets = join(SITE_DIR, 'assets');
   await copyAssets(assets);
 
+  const recorded = Object.keys(EXPERIMENTS).filter((name) => existsSync(join(RESULTS, name)));
   const experiments = Object.fromEntries(
-    Object.keys(EXPERIMENTS).map((name) => [name, loadExperiment(name, 'results/experiments')]),
+    recorded.map((name) => [name, loadExperiment(name, RESULTS)]),
   );
   await mkdir(join(assets, 'results', 'experiments'), { recursive: true });
   for (const [name, runs] of Object.entries(experiments)) {

@@ -10,6 +10,7 @@ import { run as dataCommand, usage as dataUsage } from './data.js';
 import { run as trainCommand, usage as trainUsage } from './train.js';
 import { run as evalCommand, usage as evalUsage } from './eval.js';
 import { run as experimentCommand, usage as experimentUsage } from './experiment.js';
+import { run as reportCommand, usage as reportUsage } from './report.js';
 import { MODEL_NAMES, createModel, describeModel, type ModelName } from '../models/index.js';
 
 const USAGE = `usage: bireal <command> [options]
@@ -25,6 +26,7 @@ ${dataUsage}
   ${trainUsage}
   ${evalUsage}
   ${experimentUsage}
+  ${reportUsage}
 
 models: ${MODEL_NAMES.join(', ')}`;
 
@@ -123,6 +125,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   train: trainCommand,
   eval: evalCommand,
   experiment: experimentCommand,
+  report: reportCommand,
   models: async () => {
     for (const name of MODEL_NAMES) console.log(`${name.padEnd(24)}${describeModel(name)}`);
   },

@@ -75,6 +75,53 @@ function binaryStage(epochs: number): Record<string, unknown> {
   };
 }
 
+/**
+ * The ablation grid of issue 7 on one dataset: Bi-Real-18 from scratch, and the same with one
+ * part changed: activation gradient, weight gradient, initialisation (a real ResNet-18 with ReLU
+ * or clip trained first) or structure.
+ */
+function ablationGrid(
+  where: string,
+  dataset: Record<string, unknown>,
+  epochs: { real: number; binary: number },
+): Experiment {
+  return {
+    description:
+      `The ablation grid on ${where}, 3 seeds: Bi-Real-18 (width 0.25; ApproxSign, ` +
+      'magnitude-aware weights, a shortcut around every 1-bit conv, from scratch) and the same ' +
+      'with one part changed: the STE or the clipped STE; the plain scaled-sign weight gradient; ' +
+      `initialised from a real ResNet-18 with ReLU or with clip trained ${epochs.real} epochs ` +
+      `first; the plain 1-bit ResNet structure. ${epochs.binary} binary epochs, Adam, linear decay.`,
+    base: {
+      dataset,
+      evalEveryEpoch: false,
+      stages: [
+        {
+          ...binaryStage(epochs.real),
+          name: 'real',
+          model: { name: 'resnet18', options: { width: 0.25 } },
+        },
+        { ...binaryStage(epochs.binary), init: 'previous' },
+      ],
+    },
+    variants: {
+      'bi-real': { firstStage: 1 },
+      ste: { firstStage: 1, options: { estimator: 'ste' } },
+      'clipped-ste': { firstStage: 1, options: { estimator: 'clipped-ste' } },
+      'scaled-sign': { firstStage: 1, options: { binarizer: 'scaled' } },
+      'relu-pretrained': { options: { activation: 'relu' } },
+      'clip-pretrained': { options: { activation: 'clip' } },
+      'plain-resnet': { firstStage: 1, model: 'plain-binary-resnet18' },
+    },
+    seeds: [0, 1, 2],
+  };
+}
+
+const imagenette32 = {
+  ...(imagenette64['dataset'] as Record<string, unknown>),
+  imageSize: 32,
+};
+
 /** Every experiment, by name. */
 export const EXPERIMENTS: Record<string, Experiment> = {
   estimators: {
@@ -129,17 +176,40 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       'magnitude-aware weights, a shortcut around every 1-bit conv) and the same with one part ' +
       'replaced: the clipped STE, the plain scaled-sign weight gradient, or the plain 1-bit ' +
       'ResNet structure. Imagenette at 32x32 px, 6 epochs, Adam, evaluated at the end.',
-    base: {
-      ...imagenette64,
-      dataset: { ...(imagenette64['dataset'] as Record<string, unknown>), imageSize: 32 },
-      evalEveryEpoch: false,
-      stages: [binaryStage(6)],
-    },
+    base: { dataset: imagenette32, evalEveryEpoch: false, stages: [binaryStage(6)] },
     variants: {
       'bi-real': {},
       'clipped-ste': { options: { estimator: 'clipped-ste' } },
       'scaled-sign': { options: { binarizer: 'scaled' } },
       'plain-resnet': { model: 'plain-binary-resnet18' },
+    },
+    seeds: [0, 1, 2],
+  },
+  'grid-imagenette': ablationGrid('Imagenette at 32x32 px', imagenette32, { real: 4, binary: 6 }),
+  'grid-cifar10': ablationGrid(
+    'CIFAR-10 at 32x32 px (the ImageNet stem: stride-2 conv and max-pool)',
+    {
+      train: 'cifar10:train',
+      eval: 'cifar10:test',
+      imageSize: 32,
+      workers: 1,
+      crop: 'padded',
+      lighting: 0,
+    },
+    { real: 1, binary: 1 },
+  ),
+  'model-table': {
+    description:
+      'The results table on Imagenette at 32x32 px, 3 seeds, 6 epochs from scratch, Adam, ' +
+      'linear decay, width 0.25: Bi-Real-18, Bi-Real-34, the plain 1-bit ResNet-18, and the ' +
+      'real ResNet-18 with clip or ReLU activations.',
+    base: { dataset: imagenette32, evalEveryEpoch: false, stages: [binaryStage(6)] },
+    variants: {
+      bireal18: {},
+      bireal34: { model: 'bireal34' },
+      'plain-binary-resnet18': { model: 'plain-binary-resnet18' },
+      'resnet18-clip': { model: 'resnet18', options: { activation: 'clip' } },
+      'resnet18-relu': { model: 'resnet18', options: { activation: 'relu' } },
     },
     seeds: [0, 1, 2],
   },
