@@ -22,6 +22,8 @@ export interface MnistRecipe {
   blocks: number[];
   /** Stride of the real stem conv (2: the binary stages start at 14x14). */
   stemStride: number;
+  /** Momentum of BatchNorm's moving statistics (what evaluation uses). */
+  bnMomentum: number;
   batchSize: number;
   /** Adam's learning rate, decayed linearly to 0 over {@link MnistRecipe.steps}. */
   lr: number;
@@ -37,10 +39,11 @@ export interface MnistRecipe {
 export const MNIST_RECIPE: MnistRecipe = {
   channels: 16,
   blocks: [2, 2, 2],
-  stemStride: 1,
+  stemStride: 2,
+  bnMomentum: 0.8,
   batchSize: 32,
-  lr: 0.005,
-  steps: 400,
+  lr: 0.02,
+  steps: 300,
   evalEvery: 25,
   seed: 1,
 };
@@ -69,7 +72,7 @@ export function createMnistModel(recipe: MnistRecipe): tfl.LayersModel {
   const seed = () => ++layerSeed;
   const bn = (x: tfl.SymbolicTensor, name: string) =>
     tfl.layers
-      .batchNormalization({ name, axis: -1, momentum: 0.9, epsilon: 1e-5 })
+      .batchNormalization({ name, axis: -1, momentum: recipe.bnMomentum, epsilon: 1e-5 })
       .apply(x) as tfl.SymbolicTensor;
   const input = tfl.input({ shape: [28, 28, 1], name: 'input' });
   const stem = tfl.layers.conv2d({
