@@ -3,7 +3,7 @@
  * - the landing page's time to interactive, cold cache (median of --loads runs): when its
  *   script has wired every control (`<html data-ready>`), with first contentful paint and load;
  * - JavaScript bytes per page: transferred on a cold visit of that page alone, and when visited
- *   after the landing page (cache warm: shared chunks, plotly.js and tfjs come from the cache);
+ *   again after the landing page (cache warm: unchanged files are revalidated, not re-sent);
  * - the MNIST demo: seconds from the first training step to > 90% test accuracy, and the end.
  *
  *   npm run bench -- site [--loads 5] [--no-demo]
@@ -79,7 +79,7 @@ export async function run(args: string[]): Promise<void> {
     );
 
     console.log(
-      '\nJavaScript per page: page | cold visit transferred (decoded) | after the landing page transferred',
+      '\nJavaScript per page: page | cold visit transferred (decoded) | revisit after the landing page, transferred',
     );
     const pages = (await readdir(SITE_DIR)).filter((f) => f.endsWith('.html')).sort();
     for (const path of pages) {

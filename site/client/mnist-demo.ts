@@ -168,7 +168,7 @@ export function mountMnistDemo(root: HTMLElement): void {
     error.hidden = true;
     sizes.hidden = true;
     delete root.dataset['testAccuracy'];
-    delete root.dataset['secondsTo90'];
+    root.removeAttribute('data-seconds-to-90');
     status.textContent = 'Loading TensorFlow.js and the MNIST digits…';
     const [, recipe, digits] = await Promise.all([
       loadLibrary(),
@@ -188,10 +188,11 @@ export function mountMnistDemo(root: HTMLElement): void {
     let lastDraw = 0;
     let drawing: Promise<void> | undefined;
     const draw = () => {
-      const lossTrace = { x: steps, y: losses, mode: 'lines', line: { color: accent } };
+      // Copies: Plotly.react redraws only data it has not seen (new arrays).
+      const lossTrace = { x: [...steps], y: [...losses], mode: 'lines', line: { color: accent } };
       const accuracyTrace = {
-        x: times,
-        y: accuracies,
+        x: [...times],
+        y: [...accuracies],
         mode: 'lines+markers',
         line: { color: accent },
       };
@@ -239,8 +240,8 @@ export function mountMnistDemo(root: HTMLElement): void {
         times.push(r.seconds);
         accuracies.push(r.testAccuracy);
         root.dataset['testAccuracy'] = String(r.testAccuracy);
-        if (r.testAccuracy > recipe.TARGET_ACCURACY && root.dataset['secondsTo90'] === undefined) {
-          root.dataset['secondsTo90'] = r.seconds.toFixed(2);
+        if (r.testAccuracy > recipe.TARGET_ACCURACY && !root.hasAttribute('data-seconds-to-90')) {
+          root.setAttribute('data-seconds-to-90', r.seconds.toFixed(2));
         }
       }
       if (!stopRequested) status.textContent = line;
