@@ -1,9 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXPERIMENTS, experimentRecipe, loadExperiment } from '../src/experiments/index.js';
+import {
+  EXPERIMENTS,
+  experimentRecipe,
+  loadExperiment,
+  runExperiment,
+} from '../src/experiments/index.js';
 
 describe('experiments', () => {
   it('builds one valid recipe per variant, changing only the first trained stage model', () => {
@@ -59,5 +65,34 @@ describe('experiments', () => {
     assert.throws(() => experimentRecipe('estimators', 'x', 0), /no variant 'x'; valid: ste/);
     const dir = await mkdtemp(join(tmpdir(), 'bireal-exp-'));
     assert.throws(() => loadExperiment('estimators', dir), /bireal experiment estimators/);
+  });
+});
+
+describe('finished runs are reused', () => {
+  it('finds a twin recorded under another experiment, past stray files, and records it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'bireal-twin-'));
+    const results = join(root, 'results');
+    for (const variant of ['bireal', 'plain']) {
+      const dir = join(results, 'other-experiment', `${variant}-s0`);
+      mkdirSync(dir, { recursive: true });
+      const recipe = experimentRecipe('shortcut', variant, 0);
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...recipe, name: 'elsewhere' }));
+      writeFileSync(join(dir, 'summary.json'), JSON.stringify({ eval: { top1: 0.5 } }));
+      writeFileSync(join(dir, 'metrics.jsonl'), '{"type":"epoch","epoch":1}\n');
+    }
+    writeFileSync(join(results, 'README.md'), '# a file among the experiment folders\n');
+    const runs = await runExperiment('shortcut', {
+      seeds: [0],
+      runsDir: join(root, 'runs'),
+      recordDir: results,
+    });
+    assert.deepEqual(
+      runs.map((r) => [r.variant, r.summary.eval.top1]),
+      [
+        ['bireal', 0.5],
+        ['plain', 0.5],
+      ],
+    );
+    assert.ok(existsSync(join(results, 'shortcut', 'plain-s0', 'metrics.jsonl')));
   });
 });

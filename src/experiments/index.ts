@@ -342,7 +342,8 @@ function finishedTwin(recipe: Recipe, folders: string[]): string | undefined {
   for (const folder of folders.filter((f) => existsSync(f))) {
     for (const group of readdirSync(folder)) {
       const groupDir = join(folder, group);
-      for (const run of existsSync(groupDir) ? readdirSync(groupDir) : []) {
+      if (!statSync(groupDir).isDirectory()) continue; // e.g. results/experiments/README.md
+      for (const run of readdirSync(groupDir)) {
         const dir = join(groupDir, run);
         if (!existsSync(join(dir, 'summary.json')) || !existsSync(join(dir, 'config.json')))
           continue;
