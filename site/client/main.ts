@@ -2,7 +2,7 @@
  * Every page's script: theme, navigation menu, search, charts (drawn when near the viewport),
  * Run buttons of code cells (the kernel loads on first use) and the MNIST demo.
  */
-import { renderChart } from './plotly.js';
+import { renderChart, rethemeCharts } from './plotly.js';
 import { setUpSearch } from './search.js';
 
 function setUpTheme(): void {
@@ -17,9 +17,7 @@ function setUpTheme(): void {
     root.dataset['theme'] = dark() ? 'light' : 'dark';
     localStorage.setItem('bireal-theme', root.dataset['theme']);
     update();
-    document
-      .querySelectorAll<HTMLElement>('.plot[data-rendered]')
-      .forEach((plot) => drawChart(plot));
+    rethemeCharts();
   });
 }
 

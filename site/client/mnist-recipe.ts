@@ -22,8 +22,6 @@ export interface MnistRecipe {
   blocks: number[];
   /** Stride of the real stem conv (2: the binary stages start at 14x14). */
   stemStride: number;
-  /** Momentum of BatchNorm's moving statistics (what evaluation uses). */
-  bnMomentum: number;
   batchSize: number;
   /** Adam's learning rate, decayed linearly to 0 over {@link MnistRecipe.steps}. */
   lr: number;
@@ -35,16 +33,21 @@ export interface MnistRecipe {
   seed: number;
 }
 
-/** The demo's recipe (chosen with `site/build/mnist-demo-check.ts`). */
+/**
+ * The demo's recipe, chosen with `site/build/mnist-demo-check.ts` on one wasm thread: the stem's
+ * stride 2 makes steps ~3x cheaper than at 28x28 for about the same accuracy per step, a deep
+ * last stage learns faster than a wide first one, and Adam at 0.02 decayed over 300 steps passes
+ * 90% at step 250-300 for every seed tried (1-6; ~15 s in Node), ending at 91.4-93.3%. Shorter
+ * schedules (200 steps) end below 90%. The 300 batches of 32 take each training image once.
+ */
 export const MNIST_RECIPE: MnistRecipe = {
   channels: 16,
-  blocks: [2, 2, 2],
+  blocks: [1, 2, 3],
   stemStride: 2,
-  bnMomentum: 0.8,
   batchSize: 32,
   lr: 0.02,
   steps: 300,
-  evalEvery: 25,
+  evalEvery: 50,
   seed: 1,
 };
 
@@ -70,9 +73,10 @@ export function splitSize(split: MnistSplit): number {
 export function createMnistModel(recipe: MnistRecipe): tfl.LayersModel {
   let layerSeed = recipe.seed;
   const seed = () => ++layerSeed;
+  // BatchNorm as in the library's models.
   const bn = (x: tfl.SymbolicTensor, name: string) =>
     tfl.layers
-      .batchNormalization({ name, axis: -1, momentum: recipe.bnMomentum, epsilon: 1e-5 })
+      .batchNormalization({ name, axis: -1, momentum: 0.9, epsilon: 1e-5 })
       .apply(x) as tfl.SymbolicTensor;
   const input = tfl.input({ shape: [28, 28, 1], name: 'input' });
   const stem = tfl.layers.conv2d({
@@ -186,28 +190,39 @@ export interface StepReport {
   seconds: number;
   /** Mean loss of the step's batch. */
   loss: number;
-  /** Test-subset accuracy, when this step was followed by an evaluation. */
-  testAccuracy?: number;
+}
+
+/** What {@link trainMnist} reports after each evaluation on the test subset. */
+export interface EvalReport {
+  /** Steps trained before this evaluation. */
+  step: number;
+  /** Seconds since the first step started, this evaluation included. */
+  seconds: number;
+  /** Top-1 accuracy on the whole test subset. */
+  accuracy: number;
 }
 
 /** The outcome of {@link trainMnist}. */
 export interface TrainResult {
+  /** The trained model; the caller disposes it. */
   model: tfl.LayersModel;
   /** Steps run (fewer than the recipe's when stopped). */
   steps: number;
   seconds: number;
   /** Accuracy on the test subset after the last step (null when no step ran). */
   testAccuracy: number | null;
-  /** Step and seconds at which test accuracy first exceeded {@link TARGET_ACCURACY}. */
-  reached: { step: number; seconds: number } | null;
+  /** The first evaluation whose accuracy exceeded {@link TARGET_ACCURACY}, if any. */
+  reached: EvalReport | null;
   stopped: boolean;
 }
 
 /** Options of {@link trainMnist}. */
 export interface TrainOptions {
   recipe?: MnistRecipe;
-  /** Called after every step (and its evaluation, if any). */
+  /** Called after every step. */
   onStep?: (report: StepReport) => void;
+  /** Called after every evaluation: each `evalEvery` steps, after the last and when stopped. */
+  onEvaluate?: (report: EvalReport) => void;
   /** Checked before every step: true ends training early, keeping the weights. */
   shouldStop?: () => boolean;
   /** Yields to the event loop between steps (the page stays responsive, charts update). */
@@ -215,10 +230,10 @@ export interface TrainOptions {
 }
 
 /**
- * Trains the demo's model on `train` with Adam (learning rate decayed linearly to 0) and
- * softmax cross-entropy through the library's `createTrainStep`, in seeded random order (a fresh
- * shuffle each epoch), and evaluates on the whole of `test` every `evalEvery` steps and at the
- * end. The model is returned with the result; the caller disposes it.
+ * Trains the demo's model on `train`: Adam with its learning rate decayed linearly to 0,
+ * softmax cross-entropy and layer-wise gradients through the library's `createTrainStep`, batches
+ * in seeded random order (a new shuffle each pass). Evaluates on the whole of `test` every
+ * `evalEvery` steps, after the last step and when stopped.
  */
 export async function trainMnist(
   train: MnistSplit,
@@ -226,6 +241,7 @@ export async function trainMnist(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const recipe = options.recipe ?? MNIST_RECIPE;
+  const { batchSize } = recipe;
   const model = createMnistModel(recipe);
   const optimizer = createOptimizer({ type: 'adam', lr: recipe.lr, weightDecay: 0 }, recipe.lr);
   const step = createTrainStep(model, optimizer);
@@ -233,67 +249,50 @@ export async function trainMnist(
   const n = splitSize(train);
   let order = shuffled(n, next);
   let position = 0;
-  let accuracy: number | null = null;
-  let reached: TrainResult['reached'] = null;
   let steps = 0;
-  let stopped = false;
+  const evaluations: EvalReport[] = [];
   const start = performance.now();
   const seconds = () => (performance.now() - start) / 1000;
+  const evaluate = () => {
+    const accuracy = testAccuracy(model, test);
+    const report = { step: steps, seconds: seconds(), accuracy };
+    evaluations.push(report);
+    options.onEvaluate?.(report);
+  };
   try {
-    while (steps < recipe.steps) {
-      if (options.shouldStop?.()) {
-        stopped = true;
-        break;
-      }
-      if (position + recipe.batchSize > n) {
+    while (steps < recipe.steps && !options.shouldStop?.()) {
+      if (position + batchSize > n) {
         order = shuffled(n, next);
         position = 0;
       }
-      const indices = order.subarray(position, position + recipe.batchSize);
-      position += recipe.batchSize;
+      const indices = order.subarray(position, position + batchSize);
+      position += batchSize;
       optimizer.setLearningRate(recipe.lr * (1 - steps / recipe.steps));
       const loss = tf.tidy(() => {
-        const labels = tf.oneHot(
-          tf.tensor1d(
-            Array.from(indices, (i) => train.labels[i] as number),
-            'int32',
-          ),
-          10,
-        ) as tf.Tensor2D;
-        return step(imageTensor(train, indices), labels);
+        const labels = Int32Array.from(indices, (i) => train.labels[i] as number);
+        const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), 10) as tf.Tensor2D;
+        return step(imageTensor(train, indices), oneHot);
       });
       steps++;
-      const report: StepReport = {
-        step: steps,
-        images: steps * recipe.batchSize,
-        seconds: 0,
-        loss,
-      };
-      if (steps % recipe.evalEvery === 0 || steps === recipe.steps) {
-        accuracy = testAccuracy(model, test);
-        report.testAccuracy = accuracy;
-      }
-      report.seconds = seconds();
-      if (reached === null && accuracy !== null && accuracy > TARGET_ACCURACY) {
-        reached = { step: steps, seconds: report.seconds };
-      }
-      options.onStep?.(report);
+      options.onStep?.({ step: steps, images: steps * batchSize, seconds: seconds(), loss });
+      if (steps % recipe.evalEvery === 0 || steps === recipe.steps) evaluate();
       await options.pause?.();
     }
-    if (stopped && steps > 0 && steps % recipe.evalEvery !== 0) {
-      accuracy = testAccuracy(model, test);
-      options.onStep?.({
-        step: steps,
-        images: steps * recipe.batchSize,
-        seconds: seconds(),
-        loss: NaN,
-        testAccuracy: accuracy,
-      });
-    }
+    if (steps > 0 && evaluations.at(-1)?.step !== steps) evaluate();
+  } catch (error) {
+    model.dispose();
+    throw error;
   } finally {
     optimizer.dispose();
   }
-  return { model, steps, seconds: seconds(), testAccuracy: accuracy, reached, stopped };
+  return {
+    model,
+    steps,
+    seconds: seconds(),
+    testAccuracy: evaluations.at(-1)?.accuracy ?? null,
+    reached: evaluations.find((e) => e.accuracy > TARGET_ACCURACY) ?? null,
+    stopped: steps < recipe.steps,
+  };
 }
 
 /** Model memory as stored with 1-bit binary weights versus every weight in float32. */

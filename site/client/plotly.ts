@@ -48,13 +48,24 @@ export function themedLayout(layout: Record<string, unknown>): Record<string, un
   };
 }
 
+const drawn = new Map<HTMLElement, { data: unknown[]; layout: Record<string, unknown> }>();
+
 /** Renders (or re-renders) a chart into `root`, responsive to the page's width. */
 export async function renderChart(
   root: HTMLElement,
   data: unknown[],
   layout: Record<string, unknown>,
 ): Promise<void> {
+  drawn.set(root, { data, layout });
   const plotly = await loadPlotly();
   await plotly.react(root, data, themedLayout(layout), { responsive: true, displaylogo: false });
   root.dataset['rendered'] = 'true';
+}
+
+/** Draws every chart on the page again, in the colours of the current theme. */
+export function rethemeCharts(): void {
+  for (const [root, { data, layout }] of drawn) {
+    if (root.isConnected) void renderChart(root, data, layout);
+    else drawn.delete(root);
+  }
 }
