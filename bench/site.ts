@@ -12,7 +12,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../site/build/browser.js';
+import { launchChromium, trainMnistDemo } from '../site/build/browser.js';
 import { serveSite } from '../site/build/server.js';
 import { SITE_DIR } from '../site/build/site.js';
 
@@ -104,22 +104,10 @@ export async function run(args: string[]): Promise<void> {
       const page = await context.newPage();
       await page.goto(server.url);
       const started = Date.now();
-      await page.click('#mnist-demo [data-action="train"]');
-      await page.waitForFunction(
-        () =>
-          ['done', 'stopped', 'error'].includes(
-            document.getElementById('mnist-demo')?.dataset['state'] ?? '',
-          ),
-        null,
-        { timeout: 600_000, polling: 500 },
-      );
-      const demo = page.locator('#mnist-demo');
-      const [state, to90, accuracy] = await Promise.all(
-        ['data-state', 'data-seconds-to-90', 'data-test-accuracy'].map((a) => demo.getAttribute(a)),
-      );
+      const demo = await trainMnistDemo(page);
       console.log(
-        `\nMNIST demo (${state}): > 90% test accuracy after ${to90 ?? 'never'} s of training; ` +
-          `final test accuracy ${(100 * Number(accuracy)).toFixed(1)}% ` +
+        `\nMNIST demo (${demo.state}): > 90% test accuracy after ${demo.secondsTo90 ?? 'never'} s of ` +
+          `training; final test accuracy ${(100 * demo.testAccuracy).toFixed(1)}% ` +
           `${((Date.now() - started) / 1000).toFixed(1)} s after the click (includes loading tfjs and the data)`,
       );
       await context.close();

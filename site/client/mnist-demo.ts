@@ -19,7 +19,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { assetUrl } from './base.js';
-import { loadPlotly, renderChart } from './plotly.js';
+import { loadPlotly, renderChart, themeColor } from './plotly.js';
 import { loadLibrary } from './tf.js';
 import type {
   EvalReport,
@@ -186,8 +186,8 @@ export function mountMnistDemo(root: HTMLElement): void {
     model?.dispose();
     model = undefined;
     charts.hidden = false;
-    const accent = getComputedStyle(root).getPropertyValue('--accent').trim() || '#1f6feb';
-    const muted = getComputedStyle(root).getPropertyValue('--muted').trim() || '#666';
+    const accent = themeColor('--accent');
+    const muted = themeColor('--muted');
     const steps: number[] = [];
     const losses: number[] = [];
     const times: number[] = [];

@@ -25,11 +25,22 @@ export function loadPlotly(): Promise<Plotly> {
   return loading;
 }
 
+/**
+ * The colour a CSS variable of the page gives now, as `rgb(...)` (the variables hold
+ * `light-dark(...)`, which only an element's computed colour resolves).
+ */
+export function themeColor(variable: string): string {
+  const probe = document.body.appendChild(document.createElement('span'));
+  probe.style.color = `var(${variable})`;
+  const color = getComputedStyle(probe).color;
+  probe.remove();
+  return color;
+}
+
 /** Chart colours that follow the page's light/dark theme. */
 export function themedLayout(layout: Record<string, unknown>): Record<string, unknown> {
-  const style = getComputedStyle(document.documentElement);
-  const text = style.getPropertyValue('--text').trim() || '#222';
-  const grid = style.getPropertyValue('--border').trim() || '#ddd';
+  const text = themeColor('--text');
+  const grid = themeColor('--border');
   const axis = (a: unknown) => ({ gridcolor: grid, zerolinecolor: grid, ...(a as object) });
   const axes = Object.fromEntries(
     Object.entries(layout)

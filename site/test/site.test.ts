@@ -11,7 +11,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../build/browser.js';
+import { launchChromium, trainMnistDemo } from '../build/browser.js';
 import { serveSite, type RunningServer } from '../build/server.js';
 import { SITE_DIR } from '../build/site.js';
 
@@ -122,24 +122,10 @@ describe('landing page', () => {
     { timeout: 600_000 },
     async () => {
       const { page, problems } = await openPage('index.html');
-      const demo = page.locator('#mnist-demo');
-      await demo.locator('[data-action="train"]').click();
-      await page.waitForFunction(
-        () =>
-          ['done', 'stopped', 'error'].includes(
-            document.getElementById('mnist-demo')?.dataset['state'] ?? '',
-          ),
-        null,
-        { timeout: 590_000, polling: 1000 },
-      );
-      assert.equal(
-        await demo.getAttribute('data-state'),
-        'done',
-        (await demo.locator('[role="alert"]').allTextContents()).join(' '),
-      );
-      const accuracy = Number(await demo.getAttribute('data-test-accuracy'));
-      assert.ok(accuracy > 0.9, `test accuracy ${accuracy}`);
-      await demo.scrollIntoViewIfNeeded();
+      const demo = await trainMnistDemo(page);
+      assert.equal(demo.state, 'done', demo.alert);
+      assert.ok(demo.testAccuracy > 0.9, `test accuracy ${demo.testAccuracy}`);
+      await page.locator('#mnist-demo .mnist-sizes').scrollIntoViewIfNeeded();
       await page.screenshot({ path: join(SCREENSHOTS, 'index-demo-trained.png'), fullPage: true });
       assert.deepEqual(problems, []);
       await page.context().close();
