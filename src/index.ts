@@ -41,9 +41,11 @@ export type { Experiment, ExperimentRun, RunExperimentOptions } from './experime
 export {
   GRID_ROWS,
   TABLE_MODELS,
+  experimentsMarkdown,
   formatPercent,
   gridTable,
   meanStd,
   modelTable,
+  resultsMarkdown,
   trainingSetting,
 } from './experiments/report.js';

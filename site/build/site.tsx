@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { EXPERIMENTS, loadExperiment, type ExperimentRun } from '../../src/experiments/index.js';
+import { initBackend } from '../../src/backend/index.js';
+import { EXPERIMENTS, loadExperiment } from '../../src/experiments/index.js';
+import { resultsMarkdown } from '../../src/experiments/report.js';
 import { buildApiReference } from './api.js';
 import { bundleClient } from './bundle.js';
 import { JsonScript } from './components.js';
@@ -52,32 +54,6 @@ export async function siteIsStale(): Promise<boolean> {
   return Math.max(...changes) > built;
 }
 
-/** Mean ± sample std of `values`, in percent with one decimal. */
-function meanStd(values: number[]): string {
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  if (values.length < 2) return (100 * mean).toFixed(1);
-  const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1));
-  return `${(100 * mean).toFixed(1)} ± ${(100 * std).toFixed(1)}`;
-}
-
-/** The recorded experiments as one markdown table (experiment, variant, setting, top-1). */
-function resultsTable(experiments: Record<string, ExperimentRun[]>): string {
-  const rows = Object.entries(experiments).flatMap(([name, runs]) =>
-    [...new Set(runs.map((r) => r.variant))].map((variant) => {
-      const mine = runs.filter((r) => r.variant === variant);
-      const first = mine[0] as ExperimentRun;
-      const { dataset } = first.summary;
-      const epochs = first.recipe.stages.map((s) => s.epochs).join(' + ');
-      return `| ${name} | ${variant} | ${dataset.train.split(':')[0]}, ${dataset.imageSize} px, ${epochs} epochs | ${mine.length} | ${meanStd(mine.map((r) => r.summary.eval.top1))} | ${meanStd(mine.map((r) => r.summary.eval.top5))} |`;
-    }),
-  );
-  return [
-    '| experiment | variant | data, resolution, epochs | seeds | top-1 (%) | top-5 (%) |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...rows,
-  ].join('\n');
-}
-
 async function copyAssets(assets: string): Promise<void> {
   await mkdir(join(assets, 'tfjs'), { recursive: true });
   const wasmDir = join(packageDir('@tensorflow/tfjs-backend-wasm'), 'dist');
@@ -101,6 +77,7 @@ async function copyAssets(assets: string): Promise<void> {
 /** Builds the whole site into site/dist/. */
 export async function buildSite(): Promise<void> {
   const started = performance.now();
+  await initBackend({ log: false }); // the results table builds models to count their costs
   await rm(SITE_DIR, { recursive: true, force: true });
   const assets = join(SITE_DIR, 'assets');
   await copyAssets(assets);
@@ -151,7 +128,10 @@ export async function buildSite(): Promise<void> {
       '{/* NOTEBOOKS */}',
       notebooks.map((n) => `- [${n.title}](./${n.slug}.html): ${n.summary}`).join('\n'),
     )
-    .replace('{/* RESULTS */}', resultsTable(experiments));
+    .replace(
+      '{/* RESULTS */}',
+      resultsMarkdown((name) => experiments[name] ?? []),
+    );
   const home = await renderMdx(landing, 'site/pages/index.mdx');
   const title = 'bireal: learn, reproduce and deploy 1-bit neural networks';
   await writeFile(

@@ -5,7 +5,7 @@
  */
 import { costSummary } from '../analysis/summary.js';
 import { createModel } from '../models/index.js';
-import type { ExperimentRun } from './index.js';
+import { EXPERIMENTS, type ExperimentRun } from './index.js';
 
 /** Mean and sample standard deviation (NaN for a single value). */
 export function meanStd(values: number[]): { mean: number; std: number } {
@@ -149,4 +149,51 @@ export function modelTable(runs: ExperimentRun[]): string {
       ];
     }),
   );
+}
+
+/** The results table and the ablation grid, with what they were trained on. */
+export function resultsMarkdown(recorded: (experiment: string) => ExperimentRun[]): string {
+  const models = recorded('model-table');
+  const imagenette = recorded('grid-imagenette');
+  const cifar = recorded('grid-cifar10');
+  return [
+    `**Results table**: ${trainingSetting(models)}, evaluated on Imagenette val (3,925 real ImageNet ` +
+      'photos, 10 classes); mean ± std over seeds; wasm backend. Params and FLOPs are at the ' +
+      'ImageNet-1k configuration (224 px, 1000 classes, full width). The paper column is ' +
+      'ImageNet-1k, a different task: for reference only.',
+    '',
+    modelTable(models),
+    '',
+    `**Ablation grid**, top-1 (%) mean ± std over seeds: Imagenette (${trainingSetting(imagenette)}; ` +
+      `val, 3,925 images) and CIFAR-10 (${trainingSetting(cifar)}; test, 10,000 images).`,
+    '',
+    gridTable({ Imagenette: imagenette, 'CIFAR-10': cifar }),
+  ].join('\n');
+}
+
+/** Every recorded experiment, variant by variant, with its description and setting. */
+export function experimentsMarkdown(recorded: (experiment: string) => ExperimentRun[]): string {
+  return Object.keys(EXPERIMENTS)
+    .map((name) => ({ name, runs: recorded(name) }))
+    .filter(({ runs }) => runs.length > 0)
+    .map(({ name, runs }) => {
+      const variants = [...new Set(runs.map((r) => r.variant))];
+      const hours = runs.reduce((a, r) => a + r.summary.wallSeconds, 0) / 3600;
+      return [
+        `### ${name}`,
+        '',
+        EXPERIMENTS[name]?.description ?? '',
+        '',
+        '| variant | seeds | top-1 (%) | top-5 (%) |',
+        '| --- | --- | --- | --- |',
+        ...variants.map((v) => {
+          const mine = runs.filter((r) => r.variant === v);
+          return `| ${v} | ${mine.map((r) => r.seed).join(', ')} | ${formatPercent(mine.map((r) => r.summary.eval.top1))} | ${formatPercent(mine.map((r) => r.summary.eval.top5))} |`;
+        }),
+        '',
+        `${trainingSetting(runs)}; backends: ${[...new Set(runs.map((r) => r.summary.backend))].join(', ')}; ` +
+          `training wall time ${hours.toFixed(2)} h in all (runs shared the machine's 2 cores).`,
+      ].join('\n');
+    })
+    .join('\n\n');
 }
