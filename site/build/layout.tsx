@@ -95,7 +95,7 @@ export function renderPage(props: PageProps): string {
             className="theme-toggle"
             aria-label="Switch between light and dark theme"
           >
-            ◐ Theme
+            ◐ <span className="theme-label">Theme</span>
           </button>
         </header>
         <div className="layout">
