@@ -170,21 +170,6 @@ export const EXPERIMENTS: Record<string, Experiment> = {
     },
     seeds: [0],
   },
-  ablations: {
-    description:
-      "The paper's ablation from scratch, 3 seeds: Bi-Real-18 (width 0.25; ApproxSign, " +
-      'magnitude-aware weights, a shortcut around every 1-bit conv) and the same with one part ' +
-      'replaced: the clipped STE, the plain scaled-sign weight gradient, or the plain 1-bit ' +
-      'ResNet structure. Imagenette at 32x32 px, 6 epochs, Adam, evaluated at the end.',
-    base: { dataset: imagenette32, evalEveryEpoch: false, stages: [binaryStage(6)] },
-    variants: {
-      'bi-real': {},
-      'clipped-ste': { options: { estimator: 'clipped-ste' } },
-      'scaled-sign': { options: { binarizer: 'scaled' } },
-      'plain-resnet': { model: 'plain-binary-resnet18' },
-    },
-    seeds: [0, 1, 2],
-  },
   'grid-imagenette': ablationGrid('Imagenette at 32x32 px', imagenette32, { real: 4, binary: 6 }),
   'grid-cifar10': ablationGrid(
     'CIFAR-10 at 32x32 px (the ImageNet stem: stride-2 conv and max-pool)',
