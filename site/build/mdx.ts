@@ -59,11 +59,11 @@ function collectHeadings(headings: Heading[]) {
   };
 }
 
-/** rehype plugin: code blocks can scroll sideways, so keyboard users must be able to focus them. */
-function focusableCode() {
+/** rehype plugin: code blocks and tables can scroll sideways, so keyboard users must be able to focus them. */
+function focusableScrollers() {
   return (tree: HastNode) => {
     const visit = (node: HastNode) => {
-      if (node.type === 'element' && node.tagName === 'pre')
+      if (node.type === 'element' && (node.tagName === 'pre' || node.tagName === 'table'))
         node.properties = { ...node.properties, tabIndex: 0 };
       node.children?.forEach(visit);
     };
@@ -86,7 +86,7 @@ export async function renderMdx(
         [rehypeKatex, { output: 'htmlAndMathml' }],
         [rehypeHighlight, { detect: false }],
         collectHeadings(headings),
-        focusableCode,
+        focusableScrollers,
       ];
       return options;
     },

@@ -51,6 +51,7 @@ function write(output: Output): void {
       Object.assign(document.createElement('div'), { className: 'markdown-output' }),
     );
     div.innerHTML = marked.parse(output.text, { async: false });
+    div.querySelectorAll('table').forEach((table) => (table.tabIndex = 0)); // scrolls sideways
   } else if (output.kind === 'html') {
     out.appendChild(
       Object.assign(document.createElement('div'), { className: 'html-output' }),
