@@ -39,6 +39,14 @@ async function scriptBytes(page: Page): Promise<[number, number]> {
   ];
 }
 
+/** Brings every chart into view, so the page draws it (and loads plotly.js). */
+async function drawAllCharts(): Promise<void> {
+  for (const plot of document.querySelectorAll('.chart .plot')) {
+    plot.scrollIntoView();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function landingTimes(
   browser: Browser,
   url: string,
@@ -86,12 +94,12 @@ export async function run(args: string[]): Promise<void> {
       const cold = await browser.newContext();
       const coldPage = await cold.newPage();
       await coldPage.goto(new URL(path, server.url).href);
-      await coldPage.evaluate(() => window.scrollTo(0, document.body.scrollHeight)); // draws charts: loads plotly.js
+      await coldPage.evaluate(drawAllCharts);
       const [coldBytes, decoded] = await scriptBytes(coldPage);
       await coldPage.goto(server.url);
       await scriptBytes(coldPage);
       await coldPage.goto(new URL(path, server.url).href);
-      await coldPage.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      await coldPage.evaluate(drawAllCharts);
       const [warmBytes] = await scriptBytes(coldPage);
       console.log(
         `${path.padEnd(36)} | ${kib(coldBytes).padStart(9)} (${kib(decoded)}) | ${kib(warmBytes)}`,
