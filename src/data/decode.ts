@@ -9,6 +9,16 @@ import type { Plan } from './augment.js';
 import { DataError, messageOf } from './errors.js';
 
 // Like PIL: fail on truncated data, tolerate libjpeg's warnings (e.g. extraneous bytes).
+let sharpConfigured = false;
+/**
+ * Each image is decoded once, so libvips' cache would only hold memory. Done on first use, not
+ * at import: browsers bundle this module with sharp stubbed out.
+ */
+function disableSharpCache(): void {
+  if (sharpConfigured) return;
+  sharp.cache(false);
+  sharpConfigured = true;
+}
 const INPUT = { limitInputPixels: false, failOn: 'truncated' } as const;
 const FORMATS = ['jpeg', 'png'];
 
@@ -23,7 +33,7 @@ export async function decodeImage(
   plan: (width: number, height: number) => Plan,
   channels: 1 | 3,
 ): Promise<{ image: Uint8Array; plan: Plan }> {
-  sharp.cache(false); // each image is decoded once: libvips' cache only holds memory
+  disableSharpCache();
   if (buffer.length === 0)
     throw new DataError(`${name}: empty file (expected a JPEG or PNG image)`);
   try {
