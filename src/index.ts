@@ -49,3 +49,4 @@ export {
   resultsMarkdown,
   trainingSetting,
 } from './experiments/report.js';
+export * from './engine/index.js';

@@ -1,0 +1,429 @@
+/**
+ * The packed inference engine: runs a deploy file with the WebAssembly kernels of
+ * `wasm/kernels.ts` (XNOR/popcount for 1-bit convolutions, SIMD float for the real layers), one
+ * image at a time, in Node and in browsers alike. No tfjs involved.
+ */
+import {
+  decodeDeployFile,
+  readBytes,
+  readFloats,
+  type DeployFile,
+  type DeployHeader,
+  type DeployOp,
+} from './format.js';
+
+/** The kernels' exports (see wasm/kernels.ts); every pointer is a byte offset. */
+interface Kernels {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  padF32(...args: number[]): void;
+  convF32(...args: number[]): void;
+  pool(...args: number[]): void;
+  globalAveragePool(input: number, pixels: number, c: number, out: number): void;
+  packSigns(input: number, h: number, w: number, c: number, out: number, border: number): void;
+  binaryConv(...args: number[]): void;
+  popcountPeak(a: number, b: number, words: number, rounds: number): number;
+}
+
+/** The compiled kernels, or where to get them: bytes, a URL, or a fetch Response. */
+export type KernelSource = WebAssembly.Module | BufferSource | URL | string | Response;
+
+let defaultModule: Promise<WebAssembly.Module> | undefined;
+
+/** Compiles the kernels; without a source, reads `kernels.wasm` next to this module (Node). */
+export async function compileKernels(source?: KernelSource): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (source === undefined) {
+    defaultModule ??= (async () => {
+      const { readFile } = await import('node:fs/promises');
+      return WebAssembly.compile(await readFile(new URL('./kernels.wasm', import.meta.url)));
+    })();
+    return defaultModule;
+  }
+  if (typeof source === 'string' || source instanceof URL) source = await fetch(source);
+  if (source instanceof Response) {
+    if (!source.ok) throw new Error(`kernels: HTTP ${source.status} for ${source.url}`);
+    return WebAssembly.compile(await source.arrayBuffer());
+  }
+  return WebAssembly.compile(source as BufferSource);
+}
+
+async function instantiateKernels(source?: KernelSource): Promise<Kernels> {
+  const instance = await WebAssembly.instantiate(await compileKernels(source), {
+    env: {
+      abort: () => {
+        throw new Error('engine kernel aborted');
+      },
+    },
+  });
+  return instance.exports as unknown as Kernels;
+}
+
+/** Height, width, channels of an activation. */
+type Shape = [number, number, number];
+
+/** TensorFlow's output size and leading padding of a window op. */
+function windowGeometry(size: number, kernel: number, stride: number, padding: 'same' | 'valid') {
+  if (padding === 'valid') {
+    return { out: Math.ceil((size - kernel + 1) / stride), before: 0, after: 0 };
+  }
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  return { out, before: Math.floor(total / 2), after: total - Math.floor(total / 2) };
+}
+
+/** Float and 1-bit buffers live at byte offsets of the kernels' memory, 16-byte aligned. */
+class Arena {
+  private top: number;
+  constructor(private readonly kernels: Kernels) {
+    this.top = Math.ceil(kernels.heapBase() / 16) * 16;
+  }
+
+  allocate(bytes: number): number {
+    const at = this.top;
+    this.top += Math.ceil(bytes / 16) * 16;
+    const { memory } = this.kernels;
+    const missing = this.top - memory.buffer.byteLength;
+    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+    return at;
+  }
+
+  floats(values: Float32Array): number {
+    const at = this.allocate(values.byteLength);
+    new Float32Array(this.kernels.memory.buffer, at, values.length).set(values);
+    return at;
+  }
+}
+
+/** Time and work of one step of {@link PackedNet.profile}: an operation or a sign packing. */
+export interface OpProfile {
+  name: string;
+  op: DeployOp['op'] | 'sign';
+  /** Output shape [height, width, channels]. */
+  shape: Shape;
+  ms: number;
+  /** 1-bit multiply-accumulates (binaryConv) and real multiply-accumulates (the rest). */
+  binaryMacs: number;
+  realMacs: number;
+}
+
+/** One prepared kernel call, with its cost and the index of the operation it belongs to. */
+interface Step extends Omit<OpProfile, 'ms'> {
+  opIndex: number;
+  run(): void;
+}
+
+/** A class and its probability. */
+export interface Prediction {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+/** The weights of one 1-bit conv in the kernels' layout. */
+interface PackedWeights {
+  words: Uint32Array; // [cout][k][k][words64] as 32-bit halves
+  tapBits: Int32Array; // [cout][k*k]
+}
+
+/** Expands the file's dense sign bits [cout][k][k][cin] to 64-bit words per tap, and counts 1s. */
+function packWeights(bits: Uint8Array, cout: number, taps: number, cin: number): PackedWeights {
+  const words64 = Math.ceil(cin / 64);
+  const words = new Uint32Array(cout * taps * words64 * 2);
+  const tapBits = new Int32Array(cout * taps);
+  for (let t = 0; t < cout * taps; t++) {
+    for (let c = 0; c < cin; c++) {
+      const bit = t * cin + c;
+      if ((bits[bit >> 3]! >> (bit & 7)) & 1) {
+        words[t * words64 * 2 + (c >> 5)]! |= 1 << (c & 31);
+        tapBits[t]!++;
+      }
+    }
+  }
+  return { words, tapBits };
+}
+
+/**
+ * A deploy file loaded into the engine, planned for its input size: every weight and activation
+ * buffer is placed once, so {@link run} only calls kernels.
+ */
+export class PackedNet {
+  private readonly steps: Step[] = [];
+  /** Shape and byte offset of every float activation. */
+  private readonly shapes = new Map<string, Shape>();
+  private readonly floats = new Map<string, number>();
+  private readonly input: number;
+  private readonly inputLength: number;
+
+  private constructor(
+    readonly header: DeployHeader,
+    private readonly kernels: Kernels,
+    file: DeployFile,
+  ) {
+    const arena = new Arena(kernels);
+    const { shapes, floats } = this;
+    shapes.set('input', header.inputShape);
+    const packed = new Map<string, { at: number; border: number }>();
+    this.inputLength = header.inputShape[0] * header.inputShape[1] * header.inputShape[2];
+    this.input = arena.allocate(this.inputLength * 4);
+    floats.set('input', this.input);
+    const k = kernels;
+
+    const shapeOf = (name: string, op: DeployOp): Shape => {
+      const shape = shapes.get(name);
+      if (shape === undefined) throw new Error(`${op.name}: reads '${name}' before it is computed`);
+      return shape;
+    };
+    const need = (ok: boolean, message: string, op: DeployOp) => {
+      if (!ok) throw new Error(`${op.name} (${op.op}): ${message}`);
+    };
+    /** The sign bits of a float tensor with a border of `border` zero pixels, packed on demand. */
+    const signsOf = (name: string, border: number, op: DeployOp) => {
+      const found = packed.get(name);
+      if (found !== undefined && found.border >= border) return found.at;
+      const [h, w, c] = shapeOf(name, op);
+      const at = arena.allocate((h + 2 * border) * (w + 2 * border) * Math.ceil(c / 64) * 8);
+      const source = floats.get(name) as number;
+      this.steps.push({
+        name: `${name} (sign)`,
+        op: 'sign',
+        opIndex: header.ops.indexOf(op),
+        shape: [h, w, c],
+        binaryMacs: 0,
+        realMacs: 0,
+        run: () => k.packSigns(source, h, w, c, at, border),
+      });
+      packed.set(name, { at, border });
+      return at;
+    };
+
+    for (const [opIndex, op] of header.ops.entries()) {
+      const [h, w, c] = shapeOf(op.input, op);
+      const input = floats.get(op.input) as number;
+      let shape: Shape;
+      let run: () => void;
+      let binaryMacs = 0;
+      let realMacs = 0;
+      switch (op.op) {
+        case 'conv': {
+          need(op.cin === c, `expects ${op.cin} input channels, gets ${c}`, op);
+          need(op.cout % 8 === 0, `needs output channels in multiples of 8, has ${op.cout}`, op);
+          const gy = windowGeometry(h, op.kernel, op.stride, op.padding);
+          const gx = windowGeometry(w, op.kernel, op.stride, op.padding);
+          shape = [gy.out, gx.out, op.cout];
+          const weights = arena.floats(readFloats(file, op.weights));
+          const bias = arena.floats(readFloats(file, op.bias));
+          const [top, bottom, left, right] = [gy.before, gy.after, gx.before, gx.after];
+          const padded = top + bottom + left + right > 0;
+          const [hp, wp] = [h + top + bottom, w + left + right];
+          const source = padded ? arena.allocate(hp * wp * c * 4) : input;
+          const out = arena.allocate(gy.out * gx.out * op.cout * 4);
+          floats.set(op.output, out);
+          realMacs = gy.out * gx.out * op.cout * op.kernel * op.kernel * c;
+          run = () => {
+            if (padded) k.padF32(input, h, w, c, source, top, left, bottom, right);
+            k.convF32(source, wp, c, weights, bias, op.cout, op.kernel, op.stride, out, ...shape);
+          };
+          break;
+        }
+        case 'binaryConv': {
+          need(op.cin === c, `expects ${op.cin} input channels, gets ${c}`, op);
+          need(c % 4 === 0, `needs input channels in multiples of 4, has ${c}`, op);
+          const gy = windowGeometry(h, op.kernel, op.stride, op.padding);
+          const gx = windowGeometry(w, op.kernel, op.stride, op.padding);
+          shape = [gy.out, gx.out, op.cout];
+          const border = op.kernel >> 1;
+          const signs = signsOf(op.input, border, op);
+          const taps = op.kernel * op.kernel;
+          const weights = packWeights(readBytes(file, op.signs), op.cout, taps, c);
+          const wordsAt = arena.allocate(weights.words.byteLength);
+          new Uint32Array(k.memory.buffer, wordsAt, weights.words.length).set(weights.words);
+          const bitsAt = arena.allocate(weights.tapBits.byteLength);
+          new Int32Array(k.memory.buffer, bitsAt, weights.tapBits.length).set(weights.tapBits);
+          const scale = arena.floats(readFloats(file, op.scale));
+          const bias = arena.floats(readFloats(file, op.bias));
+          let residual = 0;
+          if (op.residual !== undefined) {
+            const r = shapeOf(op.residual, op);
+            need(
+              r.join() === shape.join(),
+              `residual '${op.residual}' is ${r.join('x')}, the output ${shape.join('x')}`,
+              op,
+            );
+            residual = floats.get(op.residual) as number;
+          }
+          need(op.cout % 4 === 0, `needs output channels in multiples of 4, has ${op.cout}`, op);
+          const out = arena.allocate(shape[0] * shape[1] * shape[2] * 4);
+          const scratch = arena.allocate(4 * op.cout * 4);
+          floats.set(op.output, out);
+          binaryMacs = shape[0] * shape[1] * op.cout * taps * c;
+          const args = [signs, h, w, c, border, wordsAt, bitsAt, op.cout, op.kernel, op.stride];
+          const pads = [
+            gy.before,
+            gx.before,
+            scale,
+            bias,
+            residual,
+            out,
+            shape[0],
+            shape[1],
+            scratch,
+          ];
+          run = () => k.binaryConv(...args, ...pads);
+          break;
+        }
+        case 'maxPool':
+        case 'avgPool': {
+          need(c % 4 === 0, `needs channels in multiples of 4, has ${c}`, op);
+          const gy = windowGeometry(h, op.size, op.stride, op.padding);
+          const gx = windowGeometry(w, op.size, op.stride, op.padding);
+          shape = [gy.out, gx.out, c];
+          const out = arena.allocate(gy.out * gx.out * c * 4);
+          floats.set(op.output, out);
+          const average = op.op === 'avgPool' ? 1 : 0;
+          const args = [input, h, w, c, op.size, op.stride, gy.before, gx.before, out];
+          run = () => k.pool(...args, gy.out, gx.out, average);
+          break;
+        }
+        case 'globalAvgPool': {
+          need(c % 4 === 0, `needs channels in multiples of 4, has ${c}`, op);
+          shape = [1, 1, c];
+          const out = arena.allocate(c * 4);
+          floats.set(op.output, out);
+          run = () => k.globalAveragePool(input, h * w, c, out);
+          break;
+        }
+        case 'dense': {
+          need(h * w * c === op.cin, `expects ${op.cin} inputs, gets ${h * w * c}`, op);
+          // The float conv kernel computes 8 outputs at a time: pad the classes to a multiple of 8.
+          const cout = Math.ceil(op.cout / 8) * 8;
+          const weights = new Float32Array(op.cin * cout);
+          const given = readFloats(file, op.weights);
+          for (let i = 0; i < op.cin; i++) {
+            weights.set(given.subarray(i * op.cout, (i + 1) * op.cout), i * cout);
+          }
+          const bias = new Float32Array(cout);
+          bias.set(readFloats(file, op.bias));
+          const [weightsAt, biasAt] = [arena.floats(weights), arena.floats(bias)];
+          shape = [1, 1, op.cout];
+          const out = arena.allocate(cout * 4);
+          floats.set(op.output, out);
+          realMacs = op.cin * op.cout;
+          run = () => k.convF32(input, 1, op.cin, weightsAt, biasAt, cout, 1, 1, out, 1, 1);
+          break;
+        }
+        default:
+          throw new Error(`unknown operation '${(op as { op: string }).op}'`);
+      }
+      shapes.set(op.output, shape);
+      this.steps.push({ name: op.name, op: op.op, opIndex, shape, binaryMacs, realMacs, run });
+    }
+    if (!floats.has(header.output)) {
+      throw new Error(`no operation computes the output '${header.output}'`);
+    }
+  }
+
+  /** Loads a deploy file's bytes; `kernels` says where the wasm comes from (default: beside this module, Node). */
+  static async load(bytes: Uint8Array, kernels?: KernelSource, name?: string): Promise<PackedNet> {
+    const file = decodeDeployFile(bytes, name);
+    return new PackedNet(file.header, await instantiateKernels(kernels), file);
+  }
+
+  /** The input tensor's length: size * size * channels. */
+  get inputSize(): number {
+    return this.inputLength;
+  }
+
+  private setInput(image: Float32Array): void {
+    if (image.length !== this.inputLength) {
+      const shape = this.header.inputShape.join('x');
+      throw new Error(
+        `input has ${image.length} values; this model takes ${shape} = ${this.inputLength}`,
+      );
+    }
+    new Float32Array(this.kernels.memory.buffer, this.input, image.length).set(image);
+  }
+
+  /** Logits of one normalised image, HWC float32 as the training pipeline produces it. */
+  run(image: Float32Array): Float32Array {
+    this.setInput(image);
+    for (const step of this.steps) step.run();
+    return this.tensor(this.header.output);
+  }
+
+  /** {@link run}, timing every operation (sign packing is listed as its own step). */
+  profile(image: Float32Array): { logits: Float32Array; ops: OpProfile[] } {
+    this.setInput(image);
+    const ops = this.steps.map(({ run, opIndex: _, ...step }) => {
+      const start = performance.now();
+      run();
+      return { ...step, ms: performance.now() - start };
+    });
+    return { logits: this.tensor(this.header.output), ops };
+  }
+
+  /**
+   * Runs operation `index` of the header's list alone (with the sign packing it needs) on the
+   * activations as they stand: with {@link write}, a test feeds each layer the reference's input.
+   */
+  runOperation(index: number): void {
+    for (const step of this.steps) if (step.opIndex === index) step.run();
+  }
+
+  /** Overwrites the named activation (HWC float32). */
+  write(name: string, values: Float32Array): void {
+    const shape = this.shapes.get(name);
+    const at = this.floats.get(name);
+    if (shape === undefined || at === undefined) throw new Error(`no tensor named '${name}'`);
+    if (values.length !== shape[0] * shape[1] * shape[2]) {
+      throw new Error(`'${name}' is ${shape.join('x')}; got ${values.length} values`);
+    }
+    new Float32Array(this.kernels.memory.buffer, at, values.length).set(values);
+  }
+
+  /** A copy of the named activation from the last run (HWC float32). */
+  tensor(name: string): Float32Array {
+    const shape = this.shapes.get(name);
+    const at = this.floats.get(name);
+    if (shape === undefined || at === undefined) throw new Error(`no tensor named '${name}'`);
+    const length = shape[0] * shape[1] * shape[2];
+    return new Float32Array(this.kernels.memory.buffer, at, length).slice();
+  }
+
+  /** The top `k` classes of `logits` with their softmax probabilities. */
+  top(logits: Float32Array, k = 5): Prediction[] {
+    const max = Math.max(...logits);
+    const exp = Array.from(logits, (v) => Math.exp(v - max));
+    const sum = exp.reduce((a, b) => a + b, 0);
+    return exp
+      .map((e, index) => ({
+        index,
+        label: this.header.labels[index] ?? String(index),
+        probability: e / sum,
+      }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, k);
+  }
+}
+
+/**
+ * Binary ops per second of the kernels' inner loop (xor + popcount on 64-bit words in L1),
+ * the ceiling a 1-bit convolution can reach on this core.
+ */
+export async function popcountThroughput(kernels?: KernelSource, seconds = 0.5): Promise<number> {
+  const k = await instantiateKernels(kernels);
+  const arena = new Arena(k);
+  const words = 1024; // 40 KiB in all: L1-resident
+  const a = arena.allocate(4 * words * 8);
+  const b = arena.allocate(words * 8);
+  const bytes = new Uint8Array(k.memory.buffer, a, 5 * words * 8);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+  let rounds = 64;
+  for (;;) {
+    const start = performance.now();
+    k.popcountPeak(a, b, words, rounds);
+    const elapsed = (performance.now() - start) / 1000;
+    if (elapsed > seconds) return (4 * rounds * words * 64) / elapsed;
+    rounds *= 2;
+  }
+}

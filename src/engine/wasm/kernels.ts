@@ -1,0 +1,407 @@
+// The bit-packed inference kernels, in AssemblyScript (compiled to WebAssembly with SIMD by
+// `npm run build`). One image at a time, NHWC layout, every argument a byte offset into this
+// module's memory; the TypeScript runtime (../index.ts) owns the memory layout.
+//
+// 1-bit tensors hold `words` 64-bit words per pixel: bit i of word j is 1 where channel 64j + i
+// is negative (sign(x) = -1; sign(0) = +1), unused bits are 0. They carry a border of `border`
+// zero words on every side, so that a convolution reads its padding without a bounds test; the
+// convolution then removes what the padding added (see binaryConv).
+
+/** Where the runtime may start placing buffers: the end of this module's static data. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** Copies a float tensor h x w x c into a zero-filled (h + top + bottom) x (w + left + right) x c buffer. */
+export function padF32(
+  input: usize,
+  h: i32,
+  w: i32,
+  c: i32,
+  out: usize,
+  top: i32,
+  left: i32,
+  bottom: i32,
+  right: i32,
+): void {
+  const wp = w + left + right;
+  memory.fill(out, 0, <usize>((h + top + bottom) * wp * c) << 2);
+  const row = <usize>(w * c) << 2;
+  for (let y = 0; y < h; y++) {
+    memory.copy(out + ((<usize>(((y + top) * wp + left) * c)) << 2), input + <usize>y * row, row);
+  }
+}
+
+/**
+ * Float convolution over an already padded input (hp x wp x cin), no padding of its own:
+ * out[oy][ox][co] = bias[co] + sum over ky, kx, ci of in[oy*s + ky][ox*s + kx][ci] * w[ky][kx][ci][co].
+ * Weights are [k][k][cin][cout] with cout a multiple of 8. Blocks of 4 pixels x 8 output
+ * channels keep 8 SIMD accumulators in registers.
+ */
+export function convF32(
+  input: usize,
+  wp: i32,
+  cin: i32,
+  weights: usize,
+  bias: usize,
+  cout: i32,
+  k: i32,
+  stride: i32,
+  out: usize,
+  oh: i32,
+  ow: i32,
+): void {
+  const span = k * cin; // one kernel row reads k*cin consecutive floats
+  const pixelStep = <usize>(stride * cin) << 2;
+  const weightRow = <usize>cout << 2;
+  for (let oy = 0; oy < oh; oy++) {
+    let ox = 0;
+    for (; ox + 4 <= ow; ox += 4) {
+      const o = out + ((<usize>((oy * ow + ox) * cout)) << 2);
+      for (let cb = 0; cb < cout; cb += 8) {
+        let a0 = v128.load(bias + (<usize>cb << 2));
+        let b0 = v128.load(bias + (<usize>cb << 2), 16);
+        let a1 = a0,
+          b1 = b0,
+          a2 = a0,
+          b2 = b0,
+          a3 = a0,
+          b3 = b0;
+        for (let ky = 0; ky < k; ky++) {
+          let x = input + ((<usize>(((oy * stride + ky) * wp + ox * stride) * cin)) << 2);
+          let wt = weights + ((<usize>(ky * span * cout + cb)) << 2);
+          for (let j = 0; j < span; j++) {
+            const wa = v128.load(wt);
+            const wb = v128.load(wt, 16);
+            const x0 = v128.load32_splat(x);
+            const x1 = v128.load32_splat(x + pixelStep);
+            const x2 = v128.load32_splat(x + 2 * pixelStep);
+            const x3 = v128.load32_splat(x + 3 * pixelStep);
+            a0 = f32x4.add(a0, f32x4.mul(x0, wa));
+            b0 = f32x4.add(b0, f32x4.mul(x0, wb));
+            a1 = f32x4.add(a1, f32x4.mul(x1, wa));
+            b1 = f32x4.add(b1, f32x4.mul(x1, wb));
+            a2 = f32x4.add(a2, f32x4.mul(x2, wa));
+            b2 = f32x4.add(b2, f32x4.mul(x2, wb));
+            a3 = f32x4.add(a3, f32x4.mul(x3, wa));
+            b3 = f32x4.add(b3, f32x4.mul(x3, wb));
+            x += 4;
+            wt += weightRow;
+          }
+        }
+        const p = o + (<usize>cb << 2);
+        const next = <usize>cout << 2;
+        v128.store(p, a0);
+        v128.store(p, b0, 16);
+        v128.store(p + next, a1);
+        v128.store(p + next, b1, 16);
+        v128.store(p + 2 * next, a2);
+        v128.store(p + 2 * next, b2, 16);
+        v128.store(p + 3 * next, a3);
+        v128.store(p + 3 * next, b3, 16);
+      }
+    }
+    for (; ox < ow; ox++) {
+      const o = out + ((<usize>((oy * ow + ox) * cout)) << 2);
+      for (let cb = 0; cb < cout; cb += 8) {
+        let a0 = v128.load(bias + (<usize>cb << 2));
+        let b0 = v128.load(bias + (<usize>cb << 2), 16);
+        for (let ky = 0; ky < k; ky++) {
+          let x = input + ((<usize>(((oy * stride + ky) * wp + ox * stride) * cin)) << 2);
+          let wt = weights + ((<usize>(ky * span * cout + cb)) << 2);
+          for (let j = 0; j < span; j++) {
+            const x0 = v128.load32_splat(x);
+            a0 = f32x4.add(a0, f32x4.mul(x0, v128.load(wt)));
+            b0 = f32x4.add(b0, f32x4.mul(x0, v128.load(wt, 16)));
+            x += 4;
+            wt += weightRow;
+          }
+        }
+        v128.store(o + (<usize>cb << 2), a0);
+        v128.store(o + (<usize>cb << 2), b0, 16);
+      }
+    }
+  }
+}
+
+/**
+ * Max or average pooling, k x k with stride s, of an h x w x c tensor (c a multiple of 4) with
+ * TensorFlow's 'same' padding (padTop/padLeft before; padded cells are ignored: the average
+ * divides by the number of cells inside the input).
+ */
+export function pool(
+  input: usize,
+  h: i32,
+  w: i32,
+  c: i32,
+  k: i32,
+  stride: i32,
+  padTop: i32,
+  padLeft: i32,
+  out: usize,
+  oh: i32,
+  ow: i32,
+  average: bool,
+): void {
+  const pixelBytes = <usize>c << 2;
+  for (let oy = 0; oy < oh; oy++) {
+    const y0 = max(oy * stride - padTop, 0);
+    const y1 = min(oy * stride - padTop + k, h);
+    for (let ox = 0; ox < ow; ox++) {
+      const x0 = max(ox * stride - padLeft, 0);
+      const x1 = min(ox * stride - padLeft + k, w);
+      const o = out + (<usize>(oy * ow + ox)) * pixelBytes;
+      // Start from the window's first cell, then fold in the others a pixel at a time.
+      memory.copy(o, input + (<usize>(y0 * w + x0)) * pixelBytes, pixelBytes);
+      for (let y = y0; y < y1; y++) {
+        for (let x = y == y0 ? x0 + 1 : x0; x < x1; x++) {
+          const at = input + (<usize>(y * w + x)) * pixelBytes;
+          for (let ch: usize = 0; ch < pixelBytes; ch += 16) {
+            const v = v128.load(at + ch);
+            const acc = v128.load(o + ch);
+            v128.store(o + ch, average ? f32x4.add(acc, v) : f32x4.max(acc, v));
+          }
+        }
+      }
+      if (average) {
+        const inverse = f32x4.splat(<f32>1 / <f32>((y1 - y0) * (x1 - x0)));
+        for (let ch: usize = 0; ch < pixelBytes; ch += 16) {
+          v128.store(o + ch, f32x4.mul(v128.load(o + ch), inverse));
+        }
+      }
+    }
+  }
+}
+
+/** Mean over the pixels of an h*w x c tensor (c a multiple of 4): out[c]. */
+export function globalAveragePool(input: usize, pixels: i32, c: i32, out: usize): void {
+  const inverse = f32x4.splat(<f32>1 / <f32>pixels);
+  for (let ch = 0; ch < c; ch += 4) {
+    let acc = f32x4.splat(0);
+    for (let p = 0; p < pixels; p++) {
+      acc = f32x4.add(acc, v128.load(input + ((<usize>(p * c + ch)) << 2)));
+    }
+    v128.store(out + (<usize>ch << 2), f32x4.mul(acc, inverse));
+  }
+}
+
+/**
+ * Packs the signs of an h x w x c float tensor (c a multiple of 4) into a 1-bit tensor with
+ * `border` zero pixels on each side: bit = 1 where x < 0. The border must already be zero.
+ */
+export function packSigns(input: usize, h: i32, w: i32, c: i32, out: usize, border: i32): void {
+  const words = (c + 63) >> 6;
+  const wp = w + 2 * border;
+  const zero = f32x4.splat(0);
+  for (let y = 0; y < h; y++) {
+    let x = input + ((<usize>(y * w * c)) << 2);
+    let o = out + ((<usize>(((y + border) * wp + border) * words)) << 3);
+    for (let px = 0; px < w; px++) {
+      for (let word = 0; word < words; word++) {
+        const n = min(64, c - 64 * word);
+        let bits: u64 = 0;
+        for (let i = 0; i < n; i += 4) {
+          const negative = <u64>i32x4.bitmask(f32x4.lt(v128.load(x), zero));
+          bits |= negative << <u64>i;
+          x += 16;
+        }
+        store<u64>(o, bits);
+        o += 8;
+      }
+    }
+  }
+}
+
+/**
+ * Mismatches of one output channel's weights (`k` rows of `span` words from `wt`) with four
+ * input windows starting `step` bytes apart from `x` (rows `row` bytes apart), in the four
+ * lanes of an i32x4: the weight word is loaded once for four pixels.
+ */
+@inline
+function mismatches4(x: usize, step: usize, row: usize, wt: usize, k: i32, span: i32): v128 {
+  let c0: u64 = 0,
+    c1: u64 = 0,
+    c2: u64 = 0,
+    c3: u64 = 0;
+  const bytes = <usize>span << 3;
+  const triples = bytes - (bytes % 24); // three words per iteration, loads at fixed offsets
+  const x1 = x + step,
+    x2 = x + 2 * step,
+    x3 = x + 3 * step;
+  let end = wt + bytes; // the weights of one kernel row
+  let delta = x - wt; // input address - weight address along the row
+  for (let ky = 0; ky < k; ky++) {
+    const tripleEnd = wt + triples;
+    for (; wt < tripleEnd; wt += 24) {
+      const w0 = load<u64>(wt);
+      const w1 = load<u64>(wt, 8);
+      const w2 = load<u64>(wt, 16);
+      const a0 = wt + delta;
+      const a1 = a0 + step;
+      const a2 = a0 + 2 * step;
+      const a3 = a0 + 3 * step;
+      c0 += popcnt<u64>(load<u64>(a0) ^ w0) + popcnt<u64>(load<u64>(a0, 8) ^ w1);
+      c1 += popcnt<u64>(load<u64>(a1) ^ w0) + popcnt<u64>(load<u64>(a1, 8) ^ w1);
+      c2 += popcnt<u64>(load<u64>(a2) ^ w0) + popcnt<u64>(load<u64>(a2, 8) ^ w1);
+      c3 += popcnt<u64>(load<u64>(a3) ^ w0) + popcnt<u64>(load<u64>(a3, 8) ^ w1);
+      c0 += popcnt<u64>(load<u64>(a0, 16) ^ w2);
+      c1 += popcnt<u64>(load<u64>(a1, 16) ^ w2);
+      c2 += popcnt<u64>(load<u64>(a2, 16) ^ w2);
+      c3 += popcnt<u64>(load<u64>(a3, 16) ^ w2);
+    }
+    for (; wt < end; wt += 8) {
+      const w0 = load<u64>(wt);
+      const a0 = wt + delta;
+      c0 += popcnt<u64>(load<u64>(a0) ^ w0);
+      c1 += popcnt<u64>(load<u64>(a0 + step) ^ w0);
+      c2 += popcnt<u64>(load<u64>(a0 + 2 * step) ^ w0);
+      c3 += popcnt<u64>(load<u64>(a0 + 3 * step) ^ w0);
+    }
+    delta += row - bytes;
+    end += bytes;
+  }
+  return i32x4(<i32>c0, <i32>c1, <i32>c2, <i32>c3);
+}
+
+/** Mismatches of one output channel's weights with one input window (see mismatches4). */
+function mismatches(x: usize, row: usize, wt: usize, k: i32, span: i32): i32 {
+  let count: u64 = 0;
+  for (let ky = 0; ky < k; ky++) {
+    for (let j = 0; j < span; j++) {
+      const at = <usize>j << 3;
+      count += popcnt<u64>(load<u64>(x + at) ^ load<u64>(wt + at));
+    }
+    x += row;
+    wt += <usize>span << 3;
+  }
+  return <i32>count;
+}
+
+/**
+ * The weight bits of output channel `co` that fall on taps outside the input for an output
+ * pixel whose in-bounds taps are rows [ky0, ky1) x columns [kx0, kx1): they were counted as
+ * mismatches against the zero border and must be taken back.
+ */
+function borderBits(tapBits: usize, co: i32, k: i32, ky0: i32, ky1: i32, kx0: i32, kx1: i32): i32 {
+  let bits = 0;
+  const at = tapBits + ((<usize>(co * k * k)) << 2);
+  for (let ky = 0; ky < k; ky++) {
+    for (let kx = 0; kx < k; kx++) {
+      if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) {
+        bits += load<i32>(at + ((<usize>(ky * k + kx)) << 2));
+      }
+    }
+  }
+  return bits;
+}
+
+/**
+ * 1-bit k x k convolution by XNOR and popcount, with TensorFlow's 'same' zero padding:
+ * out[oy][ox][co] = scale[co] * dot + bias[co] (+ residual[oy][ox][co] when residual != 0), where
+ * dot = sum over in-bounds taps of sign(x) * sign(w) = valid taps * cin - 2 * mismatches.
+ *
+ * `input` is the packed h x w tensor with its border, `weights` the packed signs as
+ * [cout][k][k][words], `tapBits` the number of 1 bits of each weight tap as [cout][k*k] (i32):
+ * a tap over the zero border counts the weight's 1 bits as mismatches, which are taken back.
+ * Output pixels go four at a time along a row, so that each weight word is loaded once for four;
+ * their mismatch counts wait in `scratch` (4 * cout i32) for a SIMD pass over the channels.
+ * cout must be a multiple of 4.
+ */
+export function binaryConv(
+  input: usize,
+  h: i32,
+  w: i32,
+  cin: i32,
+  border: i32,
+  weights: usize,
+  tapBits: usize,
+  cout: i32,
+  k: i32,
+  stride: i32,
+  padTop: i32,
+  padLeft: i32,
+  scale: usize,
+  bias: usize,
+  residual: usize,
+  out: usize,
+  oh: i32,
+  ow: i32,
+  scratch: usize,
+): void {
+  const words = (cin + 63) >> 6;
+  const span = k * words;
+  const wp = w + 2 * border;
+  const row = <usize>(wp * words) << 3;
+  const step = <usize>(stride * words) << 3;
+  const channelBytes = <usize>(k * span) << 3;
+  const pixelBytes = <usize>cout << 2;
+  for (let oy = 0; oy < oh; oy++) {
+    const iy = oy * stride - padTop; // input row of the windows' first kernel row
+    const ky0 = max(0, -iy);
+    const ky1 = min(k, h - iy);
+    for (let ox = 0; ox < ow; ) {
+      const n = min(4, ow - ox); // pixels in this block
+      const ix = ox * stride - padLeft;
+      const x = input + ((<usize>(((iy + border) * wp + ix + border) * words)) << 3);
+      // Mismatch counts as [pixel][channel]; a short block computes its missing pixels
+      // from valid memory (the last window again) and ignores them.
+      const last = <usize>(n - 1);
+      const s1 = min<usize>(1, last) * step;
+      const s2 = min<usize>(2, last) * step;
+      const s3 = last * step;
+      let wt = weights;
+      for (let co = 0; co < cout; co++) {
+        const counts = n == 4 ? mismatches4(x, step, row, wt, k, span) : i32x4(
+          mismatches(x, row, wt, k, span),
+          mismatches(x + s1, row, wt, k, span),
+          mismatches(x + s2, row, wt, k, span),
+          mismatches(x + s3, row, wt, k, span),
+        );
+        const at = scratch + (<usize>co << 2);
+        store<i32>(at, i32x4.extract_lane(counts, 0));
+        store<i32>(at + pixelBytes, i32x4.extract_lane(counts, 1));
+        store<i32>(at + 2 * pixelBytes, i32x4.extract_lane(counts, 2));
+        store<i32>(at + 3 * pixelBytes, i32x4.extract_lane(counts, 3));
+        wt += channelBytes;
+      }
+      for (let p = 0; p < n; p++) {
+        const px = ix + p * stride;
+        const kx0 = max(0, -px);
+        const kx1 = min(k, w - px);
+        const counts = scratch + <usize>p * pixelBytes;
+        if (ky0 != 0 || ky1 != k || kx0 != 0 || kx1 != k) {
+          for (let co = 0; co < cout; co++) {
+            const at = counts + (<usize>co << 2);
+            store<i32>(at, load<i32>(at) - borderBits(tapBits, co, k, ky0, ky1, kx0, kx1));
+          }
+        }
+        const total = i32x4.splat((ky1 - ky0) * (kx1 - kx0) * cin);
+        const o = (<usize>((oy * ow + ox + p) * cout)) << 2;
+        for (let co = 0; co < cout; co += 4) {
+          const c = <usize>co << 2;
+          const dot = i32x4.sub(total, i32x4.shl(v128.load(counts + c), 1));
+          let value = f32x4.add(
+            f32x4.mul(v128.load(scale + c), f32x4.convert_i32x4_s(dot)),
+            v128.load(bias + c),
+          );
+          if (residual != 0) value = f32x4.add(value, v128.load(residual + o + c));
+          v128.store(out + o + c, value);
+        }
+      }
+      ox += n;
+    }
+  }
+}
+
+/**
+ * The kernels' popcount ceiling: `rounds` passes of the binary conv's inner loop (xor + popcount
+ * of `words` weight words against four streams of input words, all L1-resident). `a` holds
+ * 4 * words words, `b` words words.
+ */
+export function popcountPeak(a: usize, b: usize, words: i32, rounds: i32): i32 {
+  let count = i32x4.splat(0);
+  for (let r = 0; r < rounds; r++) {
+    count = i32x4.add(count, mismatches4(a, <usize>words << 3, 0, b, 1, words));
+  }
+  return i32x4.extract_lane(count, 0) + i32x4.extract_lane(count, 3);
+}
