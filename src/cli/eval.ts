@@ -1,21 +1,24 @@
 /** `bireal eval`: evaluates a checkpoint on a dataset split. */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, initBackend } from '../backend/index.js';
 import { openDataset } from '../data/index.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
-import { evaluate, modelInputShape, type EvalResult } from '../train/evaluate.js';
+import { PackedNet } from '../engine/runtime.js';
+import { evaluate, modelInputShape, packedClassifier, type EvalResult } from '../train/evaluate.js';
 import { loadRecipe } from '../train/recipe.js';
 import { latestCheckpoint } from '../train/trainer.js';
 import { UsageError, positiveInt } from './usage.js';
 
 /** Usage of `bireal eval`. */
-export const usage = `eval (--run DIR | --checkpoint PATH) [--data NAME:SPLIT] [--json] [--limit N] [--batch 64]
+export const usage = `eval (--run DIR | --checkpoint PATH | --model FILE) [--data NAME:SPLIT] [--json] [--limit N] [--batch 64]
       top-1, top-5, per-class accuracy and confusion matrix of a trained model (BatchNorm in
-      inference mode); --run takes the run's latest checkpoint, --data defaults to the recipe's
-      eval split, --limit evaluates the first N examples only`;
+      inference mode); --run takes the run's latest checkpoint, --model a deploy file (run on
+      the packed 1-bit engine), --data defaults to the recipe's eval split, --limit evaluates
+      the first N examples only`;
 
 function percent(fraction: number | null): string {
   return fraction === null ? '-' : `${(100 * fraction).toFixed(1)}%`;
@@ -41,25 +44,14 @@ function report(result: EvalResult, title: string): string {
   return lines.join('\n');
 }
 
-/** Runs `bireal eval` with its arguments (after the command name). */
-export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      run: { type: 'string' },
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      json: { type: 'boolean' },
-      limit: { type: 'string' },
-      batch: { type: 'string' },
-    },
-    strict: true,
-  });
+/** The checkpoint named by `--checkpoint PATH`, or the latest one of `--run DIR`. */
+export async function checkpointArgument(
+  command: string,
+  values: { run?: string | undefined; checkpoint?: string | undefined },
+): Promise<string> {
   if ((values.run === undefined) === (values.checkpoint === undefined)) {
-    throw new UsageError('eval needs one of --run DIR or --checkpoint PATH');
+    throw new UsageError(`${command} needs one of --run DIR or --checkpoint PATH`);
   }
-  const limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 1);
-  const batchSize = positiveInt('batch', values.batch, 64);
   let path = values.checkpoint;
   if (values.run !== undefined) {
     const config = join(values.run, 'config.json');
@@ -69,6 +61,61 @@ export async function run(args: string[]): Promise<void> {
     if (path === undefined) throw new Error(`${values.run} has no checkpoint yet`);
   }
   if (path === undefined || !existsSync(path)) throw new UsageError(`no such checkpoint: ${path}`);
+  return path;
+}
+
+/** Prints an evaluation as JSON (with `about`) or as a report under `title`. */
+function print(result: EvalResult, about: Record<string, unknown>, title: string, json = false) {
+  console.log(json ? JSON.stringify({ ...result, ...about }, null, 2) : report(result, title));
+}
+
+/** `bireal eval --model FILE`: the deploy file on the packed engine. */
+async function evalDeployFile(
+  file: string,
+  spec: string | undefined,
+  options: { batchSize: number; limit: number | undefined; json: boolean | undefined },
+): Promise<void> {
+  if (!existsSync(file)) throw new UsageError(`no such model file: ${file}`);
+  const net = await PackedNet.load(await readFile(file), undefined, file);
+  const dataset = spec ?? net.header.source['dataset'];
+  if (typeof dataset !== 'string') throw new UsageError(`${file} names no dataset: pass --data`);
+  const split = await openDataset(dataset);
+  try {
+    if (JSON.stringify(split.labels) !== JSON.stringify(net.header.labels)) {
+      throw new Error(`${dataset} does not have the classes ${file} was trained on`);
+    }
+    const result = await evaluate(packedClassifier(net), split, options);
+    const [size] = net.header.inputShape;
+    const engine = 'packed 1-bit engine (WebAssembly, 1 thread)';
+    const about = { model: file, resolution: size, engine };
+    print(result, about, `${file} on ${dataset} at ${size}x${size}, ${engine}`, options.json);
+  } finally {
+    await split.close();
+  }
+}
+
+/** Runs `bireal eval` with its arguments (after the command name). */
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      run: { type: 'string' },
+      checkpoint: { type: 'string' },
+      model: { type: 'string' },
+      data: { type: 'string' },
+      json: { type: 'boolean' },
+      limit: { type: 'string' },
+      batch: { type: 'string' },
+    },
+    strict: true,
+  });
+  const limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 1);
+  const batchSize = positiveInt('batch', values.batch, 64);
+  if (values.model !== undefined) {
+    await evalDeployFile(values.model, values.data, { batchSize, limit, json: values.json });
+    return;
+  }
+  const path = await checkpointArgument('eval', values);
   await initBackend();
   const { model, optimizerWeights, recipe, classes, state } = await loadCheckpoint(path);
   tf.dispose(optimizerWeights.map((w) => w.tensor));
@@ -97,14 +144,10 @@ export async function run(args: string[]): Promise<void> {
       resolution: size,
       backend,
     };
-    if (values.json) {
-      console.log(JSON.stringify({ ...result, ...about }, null, 2));
-    } else {
-      const title =
-        `${about.model} (stage '${about.stage}', epoch ${state.epoch}, ${path}) on ${spec} at ` +
-        `${size}x${size}, ${backend}`;
-      console.log(report(result, title));
-    }
+    const title =
+      `${about.model} (stage '${about.stage}', epoch ${state.epoch}, ${path}) on ${spec} at ` +
+      `${size}x${size}, ${backend}`;
+    print(result, about, title, values.json);
   } finally {
     model.dispose();
     await split.close();

@@ -11,6 +11,7 @@ import { run as trainCommand, usage as trainUsage } from './train.js';
 import { run as evalCommand, usage as evalUsage } from './eval.js';
 import { run as experimentCommand, usage as experimentUsage } from './experiment.js';
 import { run as reportCommand, usage as reportUsage } from './report.js';
+import { exportUsage, inferUsage, runExport, runInfer } from './deploy.js';
 import { MODEL_NAMES, createModel, describeModel, type ModelName } from '../models/index.js';
 
 const USAGE = `usage: bireal <command> [options]
@@ -27,6 +28,8 @@ ${dataUsage}
   ${evalUsage}
   ${experimentUsage}
   ${reportUsage}
+  ${exportUsage}
+  ${inferUsage}
 
 models: ${MODEL_NAMES.join(', ')}`;
 
@@ -126,6 +129,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   eval: evalCommand,
   experiment: experimentCommand,
   report: reportCommand,
+  export: runExport,
+  infer: runInfer,
   models: async () => {
     for (const name of MODEL_NAMES) console.log(`${name.padEnd(24)}${describeModel(name)}`);
   },

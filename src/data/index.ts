@@ -2,9 +2,9 @@
 /** The dataset ↔ trainer contract: splits, batch options, batches, skipped files. */
 export type { BadFile, Batch, BatchOptions, DatasetSplit } from './types.js';
 /** Opens `NAME:SPLIT` (imagenette, cifar10, mnist, imagenet, folder:PATH:SPLIT) as a {@link DatasetSplit}. */
-export { DATASET_SPECS, openDataset } from './open.js';
+export { DATASET_SPECS, classLabels, imageStats, openDataset } from './open.js';
 /** Where datasets come from (cache, mirror, download, ImageNet folder) and `skipBad`. */
-export type { OpenOptions } from './open.js';
+export type { ImageStats, OpenOptions } from './open.js';
 /** Prepares a dataset in the cache from a mirror folder or its official download (sha256-checked). */
 export { datasetManifest, defaultCacheDir, download, fetchDataset, sha256File } from './fetch.js';
 /** The manifest's entries (`data/datasets.json`) and the fetch options. */

@@ -39,8 +39,34 @@ const SPLITS: Record<string, string[]> = {
   mnist: ['train', 'test'],
   imagenet: ['train', 'val'],
 };
-/** Evaluation resize ratio of photos (resize to 256, crop 224). */
-const PHOTO_RESIZE = 256 / 224;
+/** How a dataset's images are normalised (pixel values in [0, 1]) and resized for evaluation. */
+export interface ImageStats {
+  channels: 1 | 3;
+  mean: readonly number[];
+  std: readonly number[];
+  /** Evaluation resizes the shorter side to imageSize * resizeRatio, then centre-crops. */
+  resizeRatio: number;
+}
+
+const PHOTOS: ImageStats = {
+  channels: 3,
+  mean: IMAGENET_MEAN,
+  std: IMAGENET_STD,
+  resizeRatio: 256 / 224, // resize to 256, crop 224
+};
+const CIFAR10: ImageStats = {
+  channels: 3,
+  mean: [0.4914, 0.4822, 0.4465],
+  std: [0.247, 0.2435, 0.2616],
+  resizeRatio: 1,
+};
+const MNIST: ImageStats = { channels: 1, mean: [0.1307], std: [0.3081], resizeRatio: 1 };
+
+/** The {@link ImageStats} of a dataset spec (`NAME:SPLIT`), known without opening it. */
+export function imageStats(spec: string): ImageStats {
+  const name = spec.split(':')[0];
+  return name === 'cifar10' ? CIFAR10 : name === 'mnist' ? MNIST : PHOTOS;
+}
 const CLASSES_TSV = 'imagenet-classes.tsv';
 
 /** wnid → label from the first `imagenet-classes.tsv` (index, wnid, label) found in `folders`. */
@@ -72,16 +98,31 @@ async function openFolder(
     id,
     classes,
     labels: classes.map((name) => labels[name] ?? name),
-    channels: 3,
-    mean: IMAGENET_MEAN,
-    std: IMAGENET_STD,
-    resizeRatio: PHOTO_RESIZE,
+    ...PHOTOS,
     source: { kind: 'files' },
     paths,
     targets,
     skipped: problems,
     skipBad: options.skipBad ?? false,
   });
+}
+
+/** Human-readable labels of `classes` (folder names such as ImageNet wnids) of a dataset spec. */
+export function classLabels(spec: string, classes: string[], options: OpenOptions = {}): string[] {
+  const [name = '', ...rest] = spec.split(':');
+  const mirror = options.mirror ?? process.env.BIREAL_DATA_MIRROR;
+  const labels =
+    name === 'imagenette'
+      ? (datasetManifest().imagenette?.labels ?? {})
+      : name === 'imagenet' || name === 'folder'
+        ? imagenetLabels([
+            name === 'folder' ? rest.slice(0, -1).join(':') : undefined,
+            options.imagenet ?? process.env.BIREAL_IMAGENET,
+            mirror,
+            options.cacheDir ?? defaultCacheDir(),
+          ])
+        : {};
+  return classes.map((c) => labels[c] ?? c);
 }
 
 /**
@@ -123,7 +164,7 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
     }
     return openFolder(spec, root, split, options, imagenetLabels([root, mirror, cacheDir]));
   }
-  const common = { id: spec, skipBad, resizeRatio: 1 };
+  const common = { id: spec, skipBad };
   if (name === 'cifar10') {
     const dir = await prepare();
     const { pixels, targets } = await readCifarBinary(
@@ -133,9 +174,7 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
       ...common,
       classes: CIFAR10_CLASSES,
       labels: CIFAR10_CLASSES,
-      channels: 3,
-      mean: [0.4914, 0.4822, 0.4465],
-      std: [0.247, 0.2435, 0.2616],
+      ...CIFAR10,
       source: { kind: 'memory', pixels, width: 32, height: 32, channels: 3 },
       targets,
     });
@@ -146,9 +185,7 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
     ...common,
     classes: digits,
     labels: digits,
-    channels: 1,
-    mean: [0.1307],
-    std: [0.3081],
+    ...MNIST,
     source: { kind: 'memory', pixels, width: side, height: side, channels: 1 },
     targets,
   });

@@ -180,7 +180,8 @@ export function decodeDeployFile(bytes: Uint8Array, name = 'deploy file'): Deplo
   if (header.format !== DEPLOY_FORMAT) {
     throw new Error(`${name}: deploy format ${header.format}; this version reads ${DEPLOY_FORMAT}`);
   }
-  const data = bytes.subarray(start);
+  // A plain Uint8Array view (a Node Buffer's slice() would not copy, see readFloats).
+  const data = new Uint8Array(bytes.buffer, bytes.byteOffset + start, bytes.length - start);
   for (const op of header.ops) {
     for (const ref of Object.values(op).filter(isTensorRef)) {
       if (ref.offset + ref.bytes > data.length) {

@@ -3,8 +3,55 @@
  * confusion matrix, with BatchNorm in inference mode (moving statistics).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import type { Batch, BatchOptions, DatasetSplit } from '../data/types.js';
+import type { PackedNet } from '../engine/runtime.js';
+
+/** What {@link evaluate} needs of a classifier, whatever runs it. */
+export interface Classifier {
+  /** [height, width, channels] of one input image. */
+  inputShape: [number, number, number];
+  classes: number;
+  /** The k best classes of each image of the batch, best first: n * k indices. */
+  topK(batch: Batch, k: number): Int32Array;
+}
+
+/** A tfjs-layers model as a {@link Classifier} (one predict call per batch). */
+function layersClassifier(model: tfl.LayersModel): Classifier {
+  return {
+    inputShape: modelInputShape(model),
+    classes: model.outputs[0]?.shape.at(-1) as number,
+    topK: (batch, k) => {
+      const top = tf.tidy(
+        () => tf.topk(model.predict(batchImages(batch)) as tf.Tensor2D, k).indices,
+      );
+      const indices = top.dataSync() as Int32Array;
+      top.dispose();
+      return indices;
+    },
+  };
+}
+
+/** The packed 1-bit engine as a {@link Classifier} (one image at a time). */
+export function packedClassifier(net: PackedNet): Classifier {
+  const classes = net.header.labels.length;
+  return {
+    inputShape: net.header.inputShape,
+    classes,
+    topK: (batch, k) => {
+      const length = net.inputSize;
+      const indices = new Int32Array(batch.n * k);
+      for (let i = 0; i < batch.n; i++) {
+        const logits = net.run(batch.images.subarray(i * length, (i + 1) * length));
+        const order = Array.from(logits.keys()).sort(
+          (a, b) => (logits[b] as number) - (logits[a] as number),
+        );
+        indices.set(order.slice(0, k), i * k);
+      }
+      return indices;
+    },
+  };
+}
 
 /** Accuracy on one class. */
 export interface ClassAccuracy {
@@ -53,8 +100,11 @@ export function modelInputShape(model: tfl.LayersModel): [number, number, number
 }
 
 /** Throws a clear error when a batch does not fit the model's input. */
-export function checkBatchShape(batch: Batch, model: tfl.LayersModel, dataset: string): void {
-  const [h, w, c] = modelInputShape(model);
+export function checkBatchShape(
+  batch: Batch,
+  [h, w, c]: [number, number, number],
+  dataset: string,
+): void {
   if (batch.height !== h || batch.width !== w || batch.channels !== c) {
     throw new Error(
       `${dataset} gives ${batch.height}x${batch.width}x${batch.channels} images but the model ` +
@@ -68,14 +118,18 @@ export function batchImages(batch: Batch): tf.Tensor4D {
   return tf.tensor4d(batch.images, [batch.n, batch.height, batch.width, batch.channels]);
 }
 
-/** Evaluates `model` (inference mode) on `split`, in order and without augmentation. */
+/**
+ * Evaluates `model` (a tfjs model in inference mode, or any {@link Classifier}) on `split`, in
+ * order and without augmentation.
+ */
 export async function evaluate(
-  model: tfl.LayersModel,
+  model: tfl.LayersModel | Classifier,
   split: DatasetSplit,
   options: EvalOptions = {},
 ): Promise<EvalResult> {
+  const classifier = model instanceof tfl.LayersModel ? layersClassifier(model) : model;
   const classes = split.classes.length;
-  const outputs = model.outputs[0]?.shape.at(-1);
+  const outputs = classifier.classes;
   if (outputs !== classes) {
     throw new Error(`${split.id} has ${classes} classes but the model predicts ${outputs}`);
   }
@@ -84,7 +138,7 @@ export async function evaluate(
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let n = 0;
   let top5 = 0;
-  const [size, , channels] = modelInputShape(model);
+  const [size, , channels] = classifier.inputShape;
   if (channels !== 1 && channels !== 3)
     throw new Error(`model takes ${channels} channels, not 1 or 3`);
   const batchOptions: BatchOptions = {
@@ -96,14 +150,9 @@ export async function evaluate(
     channels, // grey and RGB datasets are converted to what the model takes
   };
   for await (const batch of split.batches(batchOptions, 0)) {
-    checkBatchShape(batch, model, split.id);
+    checkBatchShape(batch, classifier.inputShape, split.id);
     const take = Math.min(batch.n, limit - n);
-    const top = tf.tidy(() => {
-      const logits = model.predict(batchImages(batch)) as tf.Tensor2D;
-      return tf.topk(logits, k).indices;
-    });
-    const indices = top.dataSync();
-    top.dispose();
+    const indices = classifier.topK(batch, k);
     for (let i = 0; i < take; i++) {
       const label = batch.labels[i] as number;
       const predictions = indices.subarray(i * k, (i + 1) * k);

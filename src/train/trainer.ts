@@ -28,7 +28,13 @@ import {
   type StageRecord,
   type TrainingState,
 } from './checkpoint.js';
-import { batchImages, checkBatchShape, evaluate, type EvalResult } from './evaluate.js';
+import {
+  batchImages,
+  checkBatchShape,
+  evaluate,
+  modelInputShape,
+  type EvalResult,
+} from './evaluate.js';
 import { createOptimizer, type ScheduledOptimizer } from './optimizer.js';
 import { createDataParallelTrainStep, type DataParallelTrainStep } from '../parallel/replicas.js';
 import { Progress, formatDuration } from './progress.js';
@@ -291,7 +297,7 @@ class Trainer {
     let batches = 0;
     let lr = 0;
     for await (const batch of this.trainSplit.batches(batchOptions, epoch)) {
-      checkBatchShape(batch, model, this.trainSplit.id);
+      checkBatchShape(batch, modelInputShape(model), this.trainSplit.id);
       lr = learningRate(stage, this.state.step, stepsPerEpoch);
       optimizer.setLearningRate(lr);
       const x = batchImages(batch);

@@ -25,8 +25,8 @@ export function padF32(
   right: i32,
 ): void {
   const wp = w + left + right;
-  memory.fill(out, 0, <usize>((h + top + bottom) * wp * c) << 2);
-  const row = <usize>(w * c) << 2;
+  memory.fill(out, 0, (<usize>((h + top + bottom) * wp * c)) << 2);
+  const row = (<usize>(w * c)) << 2;
   for (let y = 0; y < h; y++) {
     memory.copy(out + ((<usize>(((y + top) * wp + left) * c)) << 2), input + <usize>y * row, row);
   }
@@ -52,15 +52,15 @@ export function convF32(
   ow: i32,
 ): void {
   const span = k * cin; // one kernel row reads k*cin consecutive floats
-  const pixelStep = <usize>(stride * cin) << 2;
-  const weightRow = <usize>cout << 2;
+  const pixelStep = (<usize>(stride * cin)) << 2;
+  const weightRow = (<usize>cout) << 2;
   for (let oy = 0; oy < oh; oy++) {
     let ox = 0;
     for (; ox + 4 <= ow; ox += 4) {
       const o = out + ((<usize>((oy * ow + ox) * cout)) << 2);
       for (let cb = 0; cb < cout; cb += 8) {
-        let a0 = v128.load(bias + (<usize>cb << 2));
-        let b0 = v128.load(bias + (<usize>cb << 2), 16);
+        let a0 = v128.load(bias + ((<usize>cb) << 2));
+        let b0 = v128.load(bias + ((<usize>cb) << 2), 16);
         let a1 = a0,
           b1 = b0,
           a2 = a0,
@@ -89,8 +89,8 @@ export function convF32(
             wt += weightRow;
           }
         }
-        const p = o + (<usize>cb << 2);
-        const next = <usize>cout << 2;
+        const p = o + ((<usize>cb) << 2);
+        const next = (<usize>cout) << 2;
         v128.store(p, a0);
         v128.store(p, b0, 16);
         v128.store(p + next, a1);
@@ -104,8 +104,8 @@ export function convF32(
     for (; ox < ow; ox++) {
       const o = out + ((<usize>((oy * ow + ox) * cout)) << 2);
       for (let cb = 0; cb < cout; cb += 8) {
-        let a0 = v128.load(bias + (<usize>cb << 2));
-        let b0 = v128.load(bias + (<usize>cb << 2), 16);
+        let a0 = v128.load(bias + ((<usize>cb) << 2));
+        let b0 = v128.load(bias + ((<usize>cb) << 2), 16);
         for (let ky = 0; ky < k; ky++) {
           let x = input + ((<usize>(((oy * stride + ky) * wp + ox * stride) * cin)) << 2);
           let wt = weights + ((<usize>(ky * span * cout + cb)) << 2);
@@ -117,8 +117,8 @@ export function convF32(
             wt += weightRow;
           }
         }
-        v128.store(o + (<usize>cb << 2), a0);
-        v128.store(o + (<usize>cb << 2), b0, 16);
+        v128.store(o + ((<usize>cb) << 2), a0);
+        v128.store(o + ((<usize>cb) << 2), b0, 16);
       }
     }
   }
@@ -143,19 +143,19 @@ export function pool(
   ow: i32,
   average: bool,
 ): void {
-  const pixelBytes = <usize>c << 2;
+  const pixelBytes = (<usize>c) << 2;
   for (let oy = 0; oy < oh; oy++) {
     const y0 = max(oy * stride - padTop, 0);
     const y1 = min(oy * stride - padTop + k, h);
     for (let ox = 0; ox < ow; ox++) {
       const x0 = max(ox * stride - padLeft, 0);
       const x1 = min(ox * stride - padLeft + k, w);
-      const o = out + (<usize>(oy * ow + ox)) * pixelBytes;
+      const o = out + <usize>(oy * ow + ox) * pixelBytes;
       // Start from the window's first cell, then fold in the others a pixel at a time.
-      memory.copy(o, input + (<usize>(y0 * w + x0)) * pixelBytes, pixelBytes);
+      memory.copy(o, input + <usize>(y0 * w + x0) * pixelBytes, pixelBytes);
       for (let y = y0; y < y1; y++) {
         for (let x = y == y0 ? x0 + 1 : x0; x < x1; x++) {
-          const at = input + (<usize>(y * w + x)) * pixelBytes;
+          const at = input + <usize>(y * w + x) * pixelBytes;
           for (let ch: usize = 0; ch < pixelBytes; ch += 16) {
             const v = v128.load(at + ch);
             const acc = v128.load(o + ch);
@@ -181,7 +181,7 @@ export function globalAveragePool(input: usize, pixels: i32, c: i32, out: usize)
     for (let p = 0; p < pixels; p++) {
       acc = f32x4.add(acc, v128.load(input + ((<usize>(p * c + ch)) << 2)));
     }
-    v128.store(out + (<usize>ch << 2), f32x4.mul(acc, inverse));
+    v128.store(out + ((<usize>ch) << 2), f32x4.mul(acc, inverse));
   }
 }
 
@@ -202,7 +202,7 @@ export function packSigns(input: usize, h: i32, w: i32, c: i32, out: usize, bord
         let bits: u64 = 0;
         for (let i = 0; i < n; i += 4) {
           const negative = <u64>i32x4.bitmask(f32x4.lt(v128.load(x), zero));
-          bits |= negative << <u64>i;
+          bits |= negative << (<u64>i);
           x += 16;
         }
         store<u64>(o, bits);
@@ -217,13 +217,13 @@ export function packSigns(input: usize, h: i32, w: i32, c: i32, out: usize, bord
  * input windows starting `step` bytes apart from `x` (rows `row` bytes apart), in the four
  * lanes of an i32x4: the weight word is loaded once for four pixels.
  */
-@inline
+
 function mismatches4(x: usize, step: usize, row: usize, wt: usize, k: i32, span: i32): v128 {
   let c0: u64 = 0,
     c1: u64 = 0,
     c2: u64 = 0,
     c3: u64 = 0;
-  const bytes = <usize>span << 3;
+  const bytes = (<usize>span) << 3;
   const triples = bytes - (bytes % 24); // three words per iteration, loads at fixed offsets
   const x1 = x + step,
     x2 = x + 2 * step,
@@ -268,11 +268,11 @@ function mismatches(x: usize, row: usize, wt: usize, k: i32, span: i32): i32 {
   let count: u64 = 0;
   for (let ky = 0; ky < k; ky++) {
     for (let j = 0; j < span; j++) {
-      const at = <usize>j << 3;
+      const at = (<usize>j) << 3;
       count += popcnt<u64>(load<u64>(x + at) ^ load<u64>(wt + at));
     }
     x += row;
-    wt += <usize>span << 3;
+    wt += (<usize>span) << 3;
   }
   return <i32>count;
 }
@@ -331,15 +331,15 @@ export function binaryConv(
   const words = (cin + 63) >> 6;
   const span = k * words;
   const wp = w + 2 * border;
-  const row = <usize>(wp * words) << 3;
-  const step = <usize>(stride * words) << 3;
-  const channelBytes = <usize>(k * span) << 3;
-  const pixelBytes = <usize>cout << 2;
+  const row = (<usize>(wp * words)) << 3;
+  const step = (<usize>(stride * words)) << 3;
+  const channelBytes = (<usize>(k * span)) << 3;
+  const pixelBytes = (<usize>cout) << 2;
   for (let oy = 0; oy < oh; oy++) {
     const iy = oy * stride - padTop; // input row of the windows' first kernel row
     const ky0 = max(0, -iy);
     const ky1 = min(k, h - iy);
-    for (let ox = 0; ox < ow; ) {
+    for (let ox = 0; ox < ow;) {
       const n = min(4, ow - ox); // pixels in this block
       const ix = ox * stride - padLeft;
       const x = input + ((<usize>(((iy + border) * wp + ix + border) * words)) << 3);
@@ -351,13 +351,16 @@ export function binaryConv(
       const s3 = last * step;
       let wt = weights;
       for (let co = 0; co < cout; co++) {
-        const counts = n == 4 ? mismatches4(x, step, row, wt, k, span) : i32x4(
-          mismatches(x, row, wt, k, span),
-          mismatches(x + s1, row, wt, k, span),
-          mismatches(x + s2, row, wt, k, span),
-          mismatches(x + s3, row, wt, k, span),
-        );
-        const at = scratch + (<usize>co << 2);
+        const counts =
+          n == 4
+            ? mismatches4(x, step, row, wt, k, span)
+            : i32x4(
+                mismatches(x, row, wt, k, span),
+                mismatches(x + s1, row, wt, k, span),
+                mismatches(x + s2, row, wt, k, span),
+                mismatches(x + s3, row, wt, k, span),
+              );
+        const at = scratch + ((<usize>co) << 2);
         store<i32>(at, i32x4.extract_lane(counts, 0));
         store<i32>(at + pixelBytes, i32x4.extract_lane(counts, 1));
         store<i32>(at + 2 * pixelBytes, i32x4.extract_lane(counts, 2));
@@ -371,14 +374,14 @@ export function binaryConv(
         const counts = scratch + <usize>p * pixelBytes;
         if (ky0 != 0 || ky1 != k || kx0 != 0 || kx1 != k) {
           for (let co = 0; co < cout; co++) {
-            const at = counts + (<usize>co << 2);
+            const at = counts + ((<usize>co) << 2);
             store<i32>(at, load<i32>(at) - borderBits(tapBits, co, k, ky0, ky1, kx0, kx1));
           }
         }
         const total = i32x4.splat((ky1 - ky0) * (kx1 - kx0) * cin);
         const o = (<usize>((oy * ow + ox + p) * cout)) << 2;
         for (let co = 0; co < cout; co += 4) {
-          const c = <usize>co << 2;
+          const c = (<usize>co) << 2;
           const dot = i32x4.sub(total, i32x4.shl(v128.load(counts + c), 1));
           let value = f32x4.add(
             f32x4.mul(v128.load(scale + c), f32x4.convert_i32x4_s(dot)),
@@ -401,7 +404,7 @@ export function binaryConv(
 export function popcountPeak(a: usize, b: usize, words: i32, rounds: i32): i32 {
   let count = i32x4.splat(0);
   for (let r = 0; r < rounds; r++) {
-    count = i32x4.add(count, mismatches4(a, <usize>words << 3, 0, b, 1, words));
+    count = i32x4.add(count, mismatches4(a, (<usize>words) << 3, 0, b, 1, words));
   }
   return i32x4.extract_lane(count, 0) + i32x4.extract_lane(count, 3);
 }
