@@ -6,6 +6,7 @@
  *   profile  per-kernel time of one bireal18 training step (see bench/profile.ts)
  *   torch    bireal vs PyTorch CPU on the same bireal18 training step (see bench/torch.ts)
  *   site     the docs site in Chromium: time to interactive, JS bytes, MNIST demo (bench/site.ts)
+ *   engine   the packed 1-bit engine vs tfjs float, Node and Chromium (bench/engine.ts)
  */
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   train: () => import('./train.js'),
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<v
   torch: () => import('./torch.js'),
   decode: () => import('./decode.js'),
   site: () => import('./site.js'),
+  engine: () => import('./engine.js'),
 };
 
 const [name = 'train', ...args] = process.argv.slice(2);

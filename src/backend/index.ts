@@ -22,6 +22,11 @@ export interface BackendOptions {
   wasmPaths?: string;
   /** Print the chosen backend (once per process). Default true. */
   log?: boolean;
+  /**
+   * Threads of the wasm backend where the host allows several (browsers with cross-origin
+   * isolation); default: tfjs' choice. 1 gives single-thread timings.
+   */
+  threads?: number;
 }
 
 let announced = false;
@@ -55,10 +60,11 @@ async function wasmDirectory(): Promise<string> {
   return dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/';
 }
 
-async function setupWasm(wasmPaths: string | undefined): Promise<void> {
+async function setupWasm(options: BackendOptions): Promise<void> {
   if (tf.findBackend('wasm') !== null) return; // already initialised: paths are fixed
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  wasm.setWasmPaths(wasmPaths ?? (isNode ? await wasmDirectory() : '/'));
+  wasm.setWasmPaths(options.wasmPaths ?? (isNode ? await wasmDirectory() : '/'));
+  if (options.threads !== undefined) wasm.setThreadsCount(options.threads);
 }
 
 /** Describes the running backend in one line, e.g. `wasm (SIMD, 1 thread)`. */
@@ -82,7 +88,7 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
       if (wanted) throw new Error('backend tensorflow needs @tensorflow/tfjs-node installed');
       continue;
     }
-    if (name === 'wasm') await setupWasm(options.wasmPaths);
+    if (name === 'wasm') await setupWasm(options);
     if (await tf.setBackend(name)) {
       await tf.ready();
       registerTrainingKernels(name);

@@ -18,3 +18,4 @@ export {
   type OpProfile,
   type Prediction,
 } from './runtime.js';
+export { measureSpeed, type SpeedOptions, type SpeedReport } from './speed.js';
