@@ -136,6 +136,11 @@ describe('packed 1-bit engine', () => {
     { name: 'bireal34', size: 36, options: { width: 0.125 } },
     { name: 'plain-binary-resnet18', size: 50, options: { width: 0.125 } },
     { name: 'bireal18', size: 32, options: { width: 0.25, smallInput: true } },
+    // The real-valued baselines: fused ReLU / clip after BN and after the residual add...
+    { name: 'resnet18', size: 50, options: { width: 0.125 } },
+    { name: 'resnet34', size: 36, options: { width: 0.125, activation: 'clip' } },
+    // ...and activations on their own (Bi-Real topology with real weights).
+    { name: 'resnet18', size: 36, options: { width: 0.125, block: 'bireal' } },
   ];
   for (const { name, size, options } of cases) {
     it(`matches tfjs layer by layer: ${name} at ${size} px, ${JSON.stringify(options)}`, async () => {
@@ -145,8 +150,11 @@ describe('packed 1-bit engine', () => {
       const { errors, kinds } = await checkEveryLayer(model, image as Float32Array, size);
       const worst = Object.entries(errors).sort((a, b) => b[1] - a[1])[0] as [string, number];
       assert.ok(worst[1] < 1e-5, `worst layer ${worst[0]}: relative error ${worst[1]}`);
-      for (const kind of ['conv', 'binaryConv', 'globalAvgPool', 'dense'] as const)
-        assert.ok(kinds.has(kind));
+      const expected = name.startsWith('resnet')
+        ? ['conv', 'dense']
+        : ['conv', 'binaryConv', 'dense'];
+      for (const kind of expected) assert.ok(kinds.has(kind as DeployOp['op']), kind);
+      if (options.block === 'bireal') assert.ok(kinds.has('activation'));
       model.dispose();
     });
   }
@@ -202,12 +210,15 @@ describe('packed 1-bit engine', () => {
   });
 
   it('names what is wrong with unsupported models, bad files and bad inputs', async () => {
-    const real = createModel('resnet18', { classes: 10, inputSize: 32, width: 0.125 });
+    const input = tfl.input({ shape: [8, 8, 3] });
+    const conv = tfl.layers.conv2d({ name: 'c', filters: 8, kernelSize: 3, activation: 'relu' });
+    const fused = tfl.model({ inputs: input, outputs: conv.apply(input) as tfl.SymbolicTensor });
+    assert.throws(() => exportModel(fused, info(8)), /layer 'c' \(Conv2D\): only linear convs/);
+    const flat = tfl.layers.flatten({ name: 'f' }).apply(input) as tfl.SymbolicTensor;
     assert.throws(
-      () => exportModel(real, info(32)),
-      /stem_act.*ReLU.*not a layer of the 1-bit models/,
+      () => exportModel(tfl.model({ inputs: input, outputs: flat }), info(8)),
+      /layer 'f' \(Flatten\): not a layer the engine runs/,
     );
-    real.dispose();
     await assert.rejects(
       PackedNet.load(new Uint8Array(64), undefined, 'x.bireal'),
       /x\.bireal: not a bireal deploy file/,

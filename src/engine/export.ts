@@ -4,7 +4,7 @@
  * Bi-Real block as one kernel call.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { BinaryConv2D } from '../layers/index.js';
+import { BinaryConv2D, Clip } from '../layers/index.js';
 import {
   DEPLOY_FORMAT,
   DataWriter,
@@ -82,9 +82,9 @@ interface PendingConv {
 
 /**
  * Builds the deploy file of `model`. Supported layers: Conv2D (no activation), BinaryConv2D,
- * BatchNormalization after a conv, Add after a conv, Max/AveragePooling2D,
- * GlobalAveragePooling2D, Dense (linear): Bi-Real-18/34 and the plain 1-bit ResNets. Anything
- * else throws an error naming the layer.
+ * BatchNormalization after a conv, Add after a conv, ReLU, Clip, Max/AveragePooling2D,
+ * GlobalAveragePooling2D, Dense (linear): every model of the registry. Anything else throws an
+ * error naming the layer.
  */
 export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Array {
   const consumers = new Map<string, number>();
@@ -165,7 +165,9 @@ export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Arra
       ops.push(conv.op);
     } else if (kind === 'BatchNormalization') {
       const conv = absorbable(inputOf(layer));
-      if (conv === undefined) throw unsupported(layer, 'BatchNorm must follow a conv');
+      if (conv === undefined || !isBare(conv)) {
+        throw unsupported(layer, 'BatchNorm must follow a conv');
+      }
       const epsilon = config<number>(layer, 'epsilon');
       const mean = weightNamed(layer, 'moving_mean') as Float32Array;
       const variance = weightNamed(layer, 'moving_variance') as Float32Array;
@@ -179,17 +181,33 @@ export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Arra
       renameOutput(conv, layer.name, pending, tensorOf);
     } else if (kind === 'Add') {
       const [a, b] = [inputOf(layer, 0), inputOf(layer, 1)];
-      const conv = [absorbable(a), absorbable(b)].find(
-        (c) => c?.op.op === 'binaryConv' && c.op.residual === undefined,
+      // Prefer the 1-bit conv: in the plain 1-bit ResNet the shortcut may be a (real) conv too.
+      const candidates = [absorbable(a), absorbable(b)].filter(
+        (c): c is PendingConv => c !== undefined && isBare(c),
       );
+      const conv = candidates.find((c) => c.op.op === 'binaryConv') ?? candidates[0];
       if (conv === undefined || inboundLayers(layer).length !== 2) {
-        throw unsupported(layer, 'an add must join a 1-bit conv (+ BatchNorm) and one shortcut');
+        throw unsupported(layer, 'an add must join a conv (+ BatchNorm) and one shortcut');
       }
-      (conv.op as BinaryConvOp).residual = conv.op.output === a ? b : a;
+      conv.op.residual = conv.op.output === a ? b : a;
       // The shortcut may be computed after the conv: run the fused op where the add was.
       ops.splice(ops.indexOf(conv.op), 1);
       ops.push(conv.op);
       renameOutput(conv, layer.name, pending, tensorOf);
+    } else if (kind === 'ReLU' || kind === Clip.className) {
+      const activation = kind === 'ReLU' ? 'relu' : 'clip';
+      if (kind === 'ReLU' && config<number | null>(layer, 'maxValue') != null) {
+        throw unsupported(layer, 'ReLU with a maximum value');
+      }
+      const input = inputOf(layer);
+      const conv = absorbable(input);
+      if (conv?.op.op === 'conv' && conv.op.activation === undefined) {
+        conv.op.activation = activation;
+        renameOutput(conv, layer.name, pending, tensorOf);
+      } else {
+        ops.push({ op: 'activation', name: layer.name, input, output: layer.name, activation });
+        tensorOf.set(layer.name, layer.name);
+      }
     } else if (kind === 'MaxPooling2D' || kind === 'AveragePooling2D') {
       const size = config<number[]>(layer, 'poolSize')[0] as number;
       const stride = config<number[]>(layer, 'strides')[0] as number;
@@ -225,7 +243,7 @@ export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Arra
       });
       tensorOf.set(layer.name, layer.name);
     } else {
-      throw unsupported(layer, 'not a layer of the 1-bit models');
+      throw unsupported(layer, 'not a layer the engine runs');
     }
   }
   // Store the folded per-channel transforms (and real conv weights with their scale folded in).
@@ -247,6 +265,11 @@ export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Arra
   const inputShape = model.inputs[0]?.shape.slice(1) as [number, number, number];
   const header: DeployHeader = { format: DEPLOY_FORMAT, ...info, inputShape, ops, output };
   return encodeDeployFile(header, data.concat());
+}
+
+/** Whether a conv's output is still its own (no residual added, no activation applied). */
+function isBare(conv: PendingConv): boolean {
+  return conv.op.residual === undefined && (conv.op.op === 'binaryConv' || !conv.op.activation);
 }
 
 /** Makes `layer` the name of a conv's output once it has absorbed that layer. */

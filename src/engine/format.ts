@@ -26,7 +26,13 @@ interface OpBase {
   output: string;
 }
 
-/** A real-valued convolution with BatchNorm folded in: weights [k][k][cin][cout], bias [cout]. */
+/** Activations the engine applies: ReLU, or clip(x, -1, 1) (the clip-pretrained real nets). */
+export type Activation = 'relu' | 'clip';
+
+/**
+ * A real-valued convolution with BatchNorm folded in: weights [k][k][cin][cout], bias [cout];
+ * then the residual added and the activation applied, when given (a ResNet block's end).
+ */
 export interface ConvOp extends OpBase {
   op: 'conv';
   kernel: number;
@@ -36,6 +42,14 @@ export interface ConvOp extends OpBase {
   cout: number;
   weights: TensorRef;
   bias: TensorRef;
+  residual?: string;
+  activation?: Activation;
+}
+
+/** An activation on its own (where no conv can absorb it). */
+export interface ActivationOp extends OpBase {
+  op: 'activation';
+  activation: Activation;
 }
 
 /**
@@ -79,7 +93,7 @@ export interface DenseOp extends OpBase {
 }
 
 /** One step of a deploy graph. */
-export type DeployOp = ConvOp | BinaryConvOp | PoolOp | GlobalAvgPoolOp | DenseOp;
+export type DeployOp = ConvOp | BinaryConvOp | ActivationOp | PoolOp | GlobalAvgPoolOp | DenseOp;
 
 /** How an image becomes the network's input (as the training pipeline's evaluation does). */
 export interface Preprocessing {

@@ -22,6 +22,7 @@ interface Kernels {
   globalAveragePool(input: number, pixels: number, c: number, out: number): void;
   packSigns(input: number, h: number, w: number, c: number, out: number, border: number): void;
   binaryConv(...args: number[]): void;
+  addActivate(input: number, residual: number, n: number, activation: number, out: number): void;
   popcountPeak(a: number, b: number, words: number, rounds: number): number;
 }
 
@@ -58,6 +59,9 @@ async function instantiateKernels(source?: KernelSource): Promise<Kernels> {
   });
   return instance.exports as unknown as Kernels;
 }
+
+/** The kernels' activation codes (see addActivate). */
+const ACTIVATIONS = { none: 0, relu: 1, clip: 2 } as const;
 
 /** Height, width, channels of an activation. */
 type Shape = [number, number, number];
@@ -177,6 +181,16 @@ export class PackedNet {
     const need = (ok: boolean, message: string, op: DeployOp) => {
       if (!ok) throw new Error(`${op.name} (${op.op}): ${message}`);
     };
+    /** Where the residual added to an output of `shape` lies, after checking its shape. */
+    const residualOf = (op: DeployOp, name: string, shape: Shape): number => {
+      const r = shapeOf(name, op);
+      need(
+        r.join() === shape.join(),
+        `residual '${name}' is ${r.join('x')}, the output ${shape.join('x')}`,
+        op,
+      );
+      return floats.get(name) as number;
+    };
     /** The sign bits of a float tensor with a border of `border` zero pixels, packed on demand. */
     const signsOf = (name: string, border: number, op: DeployOp) => {
       const found = packed.get(name);
@@ -220,9 +234,15 @@ export class PackedNet {
           const out = arena.allocate(gy.out * gx.out * op.cout * 4);
           floats.set(op.output, out);
           realMacs = gy.out * gx.out * op.cout * op.kernel * op.kernel * c;
+          const residual = op.residual === undefined ? 0 : residualOf(op, op.residual, shape);
+          const activation = ACTIVATIONS[op.activation ?? 'none'];
+          const length = shape[0] * shape[1] * shape[2];
           run = () => {
             if (padded) k.padF32(input, h, w, c, source, top, left, bottom, right);
             k.convF32(source, wp, c, weights, bias, op.cout, op.kernel, op.stride, out, ...shape);
+            if (residual !== 0 || activation !== 0) {
+              k.addActivate(out, residual, length, activation, out);
+            }
           };
           break;
         }
@@ -242,16 +262,7 @@ export class PackedNet {
           new Int32Array(k.memory.buffer, bitsAt, weights.tapBits.length).set(weights.tapBits);
           const scale = arena.floats(readFloats(file, op.scale));
           const bias = arena.floats(readFloats(file, op.bias));
-          let residual = 0;
-          if (op.residual !== undefined) {
-            const r = shapeOf(op.residual, op);
-            need(
-              r.join() === shape.join(),
-              `residual '${op.residual}' is ${r.join('x')}, the output ${shape.join('x')}`,
-              op,
-            );
-            residual = floats.get(op.residual) as number;
-          }
+          const residual = op.residual === undefined ? 0 : residualOf(op, op.residual, shape);
           need(op.cout % 4 === 0, `needs output channels in multiples of 4, has ${op.cout}`, op);
           const out = arena.allocate(shape[0] * shape[1] * shape[2] * 4);
           const scratch = arena.allocate(4 * op.cout * 4);
@@ -270,6 +281,15 @@ export class PackedNet {
             scratch,
           ];
           run = () => k.binaryConv(...args, ...pads);
+          break;
+        }
+        case 'activation': {
+          need(c % 4 === 0, `needs channels in multiples of 4, has ${c}`, op);
+          shape = [h, w, c];
+          const out = arena.allocate(h * w * c * 4);
+          floats.set(op.output, out);
+          const activation = ACTIVATIONS[op.activation];
+          run = () => k.addActivate(input, 0, h * w * c, activation, out);
           break;
         }
         case 'maxPool':

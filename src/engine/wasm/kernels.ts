@@ -173,6 +173,30 @@ export function pool(
   }
 }
 
+/**
+ * out = activation(input + residual) over n floats (n a multiple of 4): residual 0 adds nothing;
+ * activation 0 is none, 1 ReLU, 2 clip(x, -1, 1). `out` may be `input`.
+ */
+export function addActivate(
+  input: usize,
+  residual: usize,
+  n: i32,
+  activation: i32,
+  out: usize,
+): void {
+  const zero = f32x4.splat(0);
+  const low = f32x4.splat(-1);
+  const high = f32x4.splat(1);
+  const end = (<usize>n) << 2;
+  for (let at: usize = 0; at < end; at += 16) {
+    let v = v128.load(input + at);
+    if (residual != 0) v = f32x4.add(v, v128.load(residual + at));
+    if (activation == 1) v = f32x4.max(v, zero);
+    else if (activation == 2) v = f32x4.min(f32x4.max(v, low), high);
+    v128.store(out + at, v);
+  }
+}
+
 /** Mean over the pixels of an h*w x c tensor (c a multiple of 4): out[c]. */
 export function globalAveragePool(input: usize, pixels: i32, c: i32, out: usize): void {
   const inverse = f32x4.splat(<f32>1 / <f32>pixels);
