@@ -45,6 +45,7 @@ export {
   formatPercent,
   gridTable,
   meanStd,
+  deployFile,
   modelTable,
   resultsMarkdown,
   trainingSetting,

@@ -2,7 +2,15 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/backend/index.js';
 import type { ExperimentRun } from '../src/experiments/index.js';
-import { formatPercent, gridTable, modelTable } from '../src/experiments/report.js';
+import { readFileSync } from 'node:fs';
+import { decodeDeployFile } from '../src/engine/index.js';
+import {
+  TABLE_MODELS,
+  deployFile,
+  formatPercent,
+  gridTable,
+  modelTable,
+} from '../src/experiments/report.js';
 
 /** A recorded run with only what the tables read. */
 function run(variant: string, seed: number, top1: number, top5 = 0.9): ExperimentRun {
@@ -42,5 +50,18 @@ describe('result tables', () => {
     const bireal18 = table.find((cells) => cells[0] === '| Bi-Real-18');
     assert.deepEqual(bireal18?.slice(1, 6), ['11.69', '0.164', '51.0 ± 1.4', '91.0 ± 1.4', '2']);
     assert.equal(table.find((cells) => cells[0] === '| Bi-Real-34')?.[3], '-');
+    assert.equal(bireal18?.[7], '`results/models/model-table-bireal18-s0.bireal`');
+    const linked = rows(modelTable([], '../../')).find((cells) => cells[0] === '| Bi-Real-18');
+    assert.equal(
+      linked?.[7],
+      '[model-table-bireal18-s0.bireal](../../results/models/model-table-bireal18-s0.bireal)',
+    );
+  });
+
+  it('every download of the model table is a deploy file in the repository', () => {
+    for (const { variant } of TABLE_MODELS) {
+      const bytes = readFileSync(deployFile(variant));
+      assert.ok(decodeDeployFile(bytes, variant).header.ops.length > 0);
+    }
   });
 });

@@ -63,10 +63,13 @@ export async function runExport(args: string[]): Promise<void> {
     });
     await writeFile(values.out, bytes);
     const float = costSummary(model).params * 4;
+    const versus =
+      bytes.length < 0.9 * float
+        ? `float32 weights would take ${(float / 1e6).toFixed(2)} MB, ${(float / bytes.length).toFixed(1)}x more`
+        : 'a real-valued model: float32 weights';
     console.log(
       `${values.out}: ${(bytes.length / 1e6).toFixed(2)} MB (${stage?.model.name}, ${size}x${size}, ` +
-        `${classes.length} classes; float32 weights would take ${(float / 1e6).toFixed(2)} MB, ` +
-        `${(float / bytes.length).toFixed(1)}x more)`,
+        `${classes.length} classes; ${versus})`,
     );
   } finally {
     model.dispose();

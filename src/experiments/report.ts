@@ -111,12 +111,19 @@ export const TABLE_MODELS: {
   },
 ];
 
+/** Where `bireal export` wrote the deploy file of a results-table model (seed 0), in the repository. */
+export function deployFile(variant: string): string {
+  return `results/models/model-table-${variant}-s0.bireal`;
+}
+
 /**
  * The results table: parameters and FLOPs at the ImageNet-1k configuration (224 px, 1000
  * classes, full width), top-1/top-5 of the recorded `model-table` runs (mean ± std over
- * seeds), the recipe, how to get the weights, and the paper's ImageNet-1k numbers.
+ * seeds), the recipe, the trained weights of seed 0 as a deploy file (`bireal infer --model`),
+ * and the paper's ImageNet-1k numbers. With `linkPrefix` (the path from the document to the
+ * repository root) the download is a link; without, its path in the repository.
  */
-export function modelTable(runs: ExperimentRun[]): string {
+export function modelTable(runs: ExperimentRun[], linkPrefix?: string): string {
   return table(
     [
       'Model',
@@ -144,15 +151,23 @@ export function modelTable(runs: ExperimentRun[]): string {
         mine.length === 0
           ? '-'
           : `${trainingSetting(mine)}, width 0.25 (\`results/experiments/model-table/${variant}-s*\`)`,
-        '`npx bireal experiment model-table --seeds 0`',
+        linkPrefix === undefined
+          ? `\`${deployFile(variant)}\``
+          : `[${deployFile(variant).split('/').pop()}](${linkPrefix}${deployFile(variant)})`,
         paper,
       ];
     }),
   );
 }
 
-/** The results table and the ablation grid, with what they were trained on. */
-export function resultsMarkdown(recorded: (experiment: string) => ExperimentRun[]): string {
+/**
+ * The results table and the ablation grid, with what they were trained on (`linkPrefix`: see
+ * {@link modelTable}).
+ */
+export function resultsMarkdown(
+  recorded: (experiment: string) => ExperimentRun[],
+  linkPrefix?: string,
+): string {
   const models = recorded('model-table');
   const imagenette = recorded('grid-imagenette');
   const cifar = recorded('grid-cifar10');
@@ -160,9 +175,10 @@ export function resultsMarkdown(recorded: (experiment: string) => ExperimentRun[
     `**Results table**: ${trainingSetting(models)}, evaluated on Imagenette val (3,925 real ImageNet ` +
       'photos, 10 classes); mean ± std over seeds; wasm backend. Params and FLOPs are at the ' +
       'ImageNet-1k configuration (224 px, 1000 classes, full width). The paper column is ' +
-      'ImageNet-1k, a different task: for reference only.',
+      'ImageNet-1k, a different task: for reference only. Download: the weights of seed 0 as a ' +
+      'deploy file (`npx bireal infer --model FILE IMAGE...`, or `npx bireal eval --model FILE`).',
     '',
-    modelTable(models),
+    modelTable(models, linkPrefix),
     '',
     `**Ablation grid**, top-1 (%) mean ± std over seeds: Imagenette (${trainingSetting(imagenette)}; ` +
       `val, 3,925 images) and CIFAR-10 (${trainingSetting(cifar)}; test, 10,000 images).`,
