@@ -4,6 +4,7 @@
  * Run buttons.
  */
 import type { ReactNode } from 'react';
+import type { EngineAssets, EngineModelFacts } from './engine-assets.js';
 
 /** JSON inside a `<script type="application/json">`, safe against `</script>`. */
 export function JsonScript({
@@ -138,4 +139,176 @@ export function MnistDemo() {
   );
 }
 
-export const MDX_COMPONENTS = { Cell, Outputs, Stream, Markdown, Chart, Picture, Html, MnistDemo };
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** "binary: 8, finetune: 2" (the header's epochs per stage) as words. */
+function epochsText(epochs: string): string {
+  return epochs
+    .split(', ')
+    .map((stage) => {
+      const [name, n] = stage.split(': ');
+      return n === undefined ? stage : `${n} epochs (stage “${name}”)`;
+    })
+    .join(', ');
+}
+
+/** The model's facts, all from its deploy file. */
+function ModelFacts({ model }: { model: EngineModelFacts }) {
+  const width = model.modelOptions['width'];
+  const floatBytes = 4 * (model.binaryWeights + model.floatValues);
+  return (
+    <dl className="engine-facts">
+      <dt>Model</dt>
+      <dd>
+        <code>{model.model}</code>
+        {typeof width === 'number' && width !== 1 ? `, channel width × ${width}` : ''}
+      </dd>
+      <dt>Input</dt>
+      <dd>
+        {model.size} × {model.size} pixels, {model.channels === 3 ? 'colour (RGB)' : 'grey'}
+      </dd>
+      <dt>Classes</dt>
+      <dd>
+        {model.labels.length}: {model.labels.join(', ')}
+      </dd>
+      {model.eval !== undefined && (
+        <>
+          <dt>Accuracy</dt>
+          <dd>
+            {(100 * model.eval.top1).toFixed(1)}% top-1, {(100 * model.eval.top5).toFixed(1)}% top-5
+            on {count(model.eval.n)} held-out photos
+            {model.dataset !== undefined && (
+              <>
+                {' '}
+                (<code>{model.dataset}</code>)
+              </>
+            )}
+          </dd>
+        </>
+      )}
+      {model.epochs !== undefined && (
+        <>
+          <dt>Training</dt>
+          <dd>{epochsText(model.epochs)}</dd>
+        </>
+      )}
+      <dt>File</dt>
+      <dd>
+        {megabytes(model.bytes)}: {count(model.binaryWeights)} 1-bit weights and{' '}
+        {count(model.floatValues)} float32 values; with every weight in float32 it would take{' '}
+        {megabytes(floatBytes)}
+      </dd>
+    </dl>
+  );
+}
+
+/**
+ * Where the deploy page's engine demo mounts (site/client/engine-demo.ts wires it): the model's
+ * facts, a file input and sample photos to classify, and the speed measurement.
+ */
+export function EngineDemo({ assets }: { assets?: EngineAssets }) {
+  const model = assets?.model;
+  return (
+    <div
+      id="engine-demo"
+      className="engine-demo"
+      data-model={model?.file}
+      data-kernels={assets?.kernels ?? 'engine/kernels.wasm'}
+    >
+      <noscript>
+        <p>The demo runs in your browser and needs JavaScript.</p>
+      </noscript>
+      <section className="engine-classify" aria-labelledby="engine-classify-title">
+        <h3 id="engine-classify-title">Classify a photo</h3>
+        {model === undefined ? (
+          <p className="engine-note">This build of the site has no deploy file to run.</p>
+        ) : (
+          <>
+            <ModelFacts model={model} />
+            <p className="engine-note">
+              The model knows only these {model.labels.length} classes: whatever photo you give it,
+              it answers with one of them.
+            </p>
+            <div className="engine-pick">
+              <label htmlFor="engine-file">Choose a photo from your device</label>
+              <input id="engine-file" type="file" accept="image/*" disabled />
+            </div>
+            {assets?.samples.length ? (
+              <div role="group" aria-labelledby="engine-samples-title">
+                <p id="engine-samples-title">
+                  Or click a photo of the validation split, which the model never trained on (the
+                  first photo of each class, with its true label):
+                </p>
+                <ul className="engine-samples">
+                  {assets.samples.map((sample) => (
+                    <li key={sample.file}>
+                      <button
+                        type="button"
+                        className="engine-sample"
+                        data-sample={sample.file}
+                        data-label={sample.label}
+                        disabled
+                      >
+                        <img src={`assets/${sample.file}`} alt="" loading="lazy" />
+                        <span className="visually-hidden">Classify the photo labelled </span>
+                        <span className="engine-sample-label">{sample.label}</span>
+                      </button>
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            ) : (
+              <p className="engine-note" data-samples="missing">
+                No sample photos in this build: {assets?.samplesMissing ?? 'none found'}. Choose a
+                photo of your own instead.
+              </p>
+            )}
+            <p className="engine-status" role="status" aria-live="polite" aria-atomic="true">
+              Choose a photo or click a sample.
+            </p>
+            <p className="engine-error" role="alert" hidden />
+            <div className="engine-result" hidden />
+          </>
+        )}
+      </section>
+      <section className="engine-speed" aria-labelledby="engine-speed-title">
+        <h3 id="engine-speed-title">Time it against float arithmetic</h3>
+        <p>The button times three networks on this device, one image at a time, on one thread:</p>
+        <ul>
+          <li>(a) Bi-Real-18 on the packed 1-bit engine;</li>
+          <li>
+            (b) the same Bi-Real-18 float-emulated on TensorFlow.js: its 1-bit convolutions computed
+            as ordinary float convolutions of ±1 values, as in training;
+          </li>
+          <li>(c) the real-valued ResNet-18 on TensorFlow.js.</li>
+        </ul>
+        <p>
+          TensorFlow.js runs on its WebAssembly backend. All three take 224 × 224 images and have
+          1000 classes, as on ImageNet, with random weights: the time does not depend on the
+          weights&apos; values. It takes a while, and the page may respond slowly until it is done.
+        </p>
+        <button type="button" className="primary" data-action="measure-speed" disabled>
+          Measure the speed on this device
+        </button>
+        <p className="engine-speed-status" role="status" aria-live="polite" aria-atomic="true">
+          Not measured yet.
+        </p>
+        <p className="engine-error" role="alert" hidden />
+        <div className="engine-speed-result" hidden />
+      </section>
+    </div>
+  );
+}
+
+export const MDX_COMPONENTS = {
+  Cell,
+  Outputs,
+  Stream,
+  Markdown,
+  Chart,
+  Picture,
+  Html,
+  MnistDemo,
+  EngineDemo,
+};

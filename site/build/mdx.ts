@@ -71,10 +71,14 @@ function focusableScrollers() {
   };
 }
 
-/** Compiles `source` (MDX using the components of ./components.tsx) to HTML. */
+/**
+ * Compiles `source` (MDX using the components of ./components.tsx) to HTML; `components`
+ * replaces some of them (e.g. a demo bound to the data the build prepared for it).
+ */
 export async function renderMdx(
   source: string,
   name: string,
+  components: Partial<typeof MDX_COMPONENTS> = {},
 ): Promise<{ html: string; headings: Heading[] }> {
   const headings: Heading[] = [];
   const { code } = await bundleMDX({
@@ -97,7 +101,9 @@ export async function renderMdx(
   });
   const Page = getMDXComponent(code);
   return {
-    html: renderToStaticMarkup(createElement(Page, { components: MDX_COMPONENTS })),
+    html: renderToStaticMarkup(
+      createElement(Page, { components: { ...MDX_COMPONENTS, ...components } }),
+    ),
     headings,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Builds the docs site into site/dist/ from the executed notebooks, the landing page
- * (site/pages/index.mdx), results/ and the library's doc comments (command line: ./cli.ts).
+ * (site/pages/index.mdx), the deploy page (site/pages/deploy.mdx, with the deploy file of
+ * results/models/), results/ and the library's doc comments (command line: ./cli.ts).
  */
 import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -11,7 +12,8 @@ import { EXPERIMENTS, loadExperiment } from '../../src/experiments/index.js';
 import { resultsMarkdown } from '../../src/experiments/report.js';
 import { buildApiReference } from './api.js';
 import { bundleClient } from './bundle.js';
-import { JsonScript } from './components.js';
+import { EngineDemo, JsonScript } from './components.js';
+import { writeEngineAssets } from './engine-assets.js';
 import { renderPage, type NavEntry } from './layout.js';
 import { renderMdx } from './mdx.js';
 import { writeMnistAssets } from './mnist-assets.js';
@@ -31,6 +33,8 @@ const INPUTS = [
   'results',
 ];
 const STAMP = join(SITE_DIR, '.built');
+const DEPLOY_PAGE = 'deploy.html';
+const DEPLOY_TITLE = 'Deploy: 1-bit inference in your browser';
 const require = createRequire(import.meta.url);
 const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
 
@@ -98,6 +102,7 @@ export async function buildSite(): Promise<void> {
   const nav: NavEntry[] = [
     { href: 'index.html', title: 'Home: train a 1-bit net' },
     ...notebooks.map((n) => ({ href: `${n.slug}.html`, title: n.title })),
+    { href: DEPLOY_PAGE, title: DEPLOY_TITLE },
     { href: 'api/index.html', title: 'API reference' },
   ];
 
@@ -145,6 +150,25 @@ export async function buildSite(): Promise<void> {
     }),
   );
   pages.push({ path: 'index.html', title: 'Home', html: home.html });
+
+  const engine = await writeEngineAssets(assets);
+  const deploy = await renderMdx(
+    await readFile('site/pages/deploy.mdx', 'utf8'),
+    'site/pages/deploy.mdx',
+    { EngineDemo: () => <EngineDemo assets={engine} /> },
+  );
+  await writeFile(
+    join(SITE_DIR, DEPLOY_PAGE),
+    renderPage({
+      title: DEPLOY_TITLE,
+      description:
+        'Your browser classifies a photo with the bit-packed 1-bit engine and times it against float.',
+      path: DEPLOY_PAGE,
+      nav,
+      ...deploy,
+    }),
+  );
+  pages.push({ path: DEPLOY_PAGE, title: DEPLOY_TITLE, html: deploy.html });
 
   await writeSearchIndex(pages, join(SITE_DIR, 'search-index.json'));
   await writeMnistAssets(assets);

@@ -1,6 +1,7 @@
 /**
  * Every page's script: theme, navigation menu, search, charts (drawn when near the viewport),
- * Run buttons of code cells (the kernel loads on first use) and the MNIST demo.
+ * Run buttons of code cells (the kernel loads on first use), the MNIST demo and the deploy
+ * page's engine demo (each demo's code loads only on its page).
  */
 import { renderChart, rethemeCharts } from './plotly.js';
 import { setUpSearch } from './search.js';
@@ -89,10 +90,13 @@ function setUpCells(): void {
   }
 }
 
-function setUpDemo(): void {
-  const root = document.getElementById('mnist-demo');
-  if (root !== null)
-    void import('./mnist-demo.js').then(({ mountMnistDemo }) => mountMnistDemo(root));
+function setUpDemos(): void {
+  const mnist = document.getElementById('mnist-demo');
+  if (mnist !== null)
+    void import('./mnist-demo.js').then(({ mountMnistDemo }) => mountMnistDemo(mnist));
+  const engine = document.getElementById('engine-demo');
+  if (engine !== null)
+    void import('./engine-demo.js').then(({ mountEngineDemo }) => mountEngineDemo(engine));
 }
 
 setUpTheme();
@@ -102,5 +106,5 @@ const results = document.getElementById('search-results');
 if (input !== null && results !== null) setUpSearch(input, results);
 setUpCharts();
 setUpCells();
-setUpDemo();
+setUpDemos();
 document.documentElement.dataset['ready'] = 'true'; // every control is wired (benchmarks wait for it)

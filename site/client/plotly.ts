@@ -59,24 +59,35 @@ export function themedLayout(layout: Record<string, unknown>): Record<string, un
   };
 }
 
-const drawn = new Map<HTMLElement, { data: unknown[]; layout: Record<string, unknown> }>();
+const drawn = new Map<
+  HTMLElement,
+  { data: unknown[]; layout: Record<string, unknown>; config: Record<string, unknown> }
+>();
 
-/** Renders (or re-renders) a chart into `root`, responsive to the page's width. */
+/**
+ * Renders (or re-renders) a chart into `root`, responsive to the page's width; `config` adds
+ * plotly.js options (e.g. `{ displayModeBar: false }`).
+ */
 export async function renderChart(
   root: HTMLElement,
   data: unknown[],
   layout: Record<string, unknown>,
+  config: Record<string, unknown> = {},
 ): Promise<void> {
-  drawn.set(root, { data, layout });
+  drawn.set(root, { data, layout, config });
   const plotly = await loadPlotly();
-  await plotly.react(root, data, themedLayout(layout), { responsive: true, displaylogo: false });
+  await plotly.react(root, data, themedLayout(layout), {
+    responsive: true,
+    displaylogo: false,
+    ...config,
+  });
   root.dataset['rendered'] = 'true';
 }
 
 /** Draws every chart on the page again, in the colours of the current theme. */
 export function rethemeCharts(): void {
-  for (const [root, { data, layout }] of drawn) {
-    if (root.isConnected) void renderChart(root, data, layout);
+  for (const [root, { data, layout, config }] of drawn) {
+    if (root.isConnected) void renderChart(root, data, layout, config);
     else drawn.delete(root);
   }
 }

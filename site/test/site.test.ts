@@ -2,16 +2,23 @@
  * The built site (site/dist, `npm run site:build`) in headless Chromium (Debian's
  * /usr/bin/chromium, driven by playwright-core), served locally with the cross-origin isolation
  * headers: every page loads cleanly, its charts render, every runnable cell runs, the MNIST
- * demo learns, keyboard use and an axe accessibility check pass. Screenshots of every page go
- * to runs/site-screenshots/ (ignored).
+ * demo learns, the deploy page's engine classifies photos as `bireal infer` does in Node and
+ * measures its speed, keyboard use and an axe accessibility check pass. Screenshots of every
+ * page go to runs/site-screenshots/ (ignored).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, trainMnistDemo } from '../build/browser.js';
+import { planSample, writeSample, type AugmentParams } from '../../src/data/augment.js';
+import { loadImageFile } from '../../src/data/decode.js';
+import { PackedNet, type Prediction } from '../../src/engine/runtime.js';
+import { launchChromium, measureEngineSpeed, trainMnistDemo } from '../build/browser.js';
+import type { EngineSample } from '../build/engine-assets.js';
 import { serveSite, type RunningServer } from '../build/server.js';
 import { SITE_DIR } from '../build/site.js';
 
@@ -162,6 +169,196 @@ describe('landing page', () => {
     await page.locator('.menu-toggle').click();
     assert.equal(await page.locator('#site-nav').isVisible(), true);
     await page.screenshot({ path: join(SCREENSHOTS, 'mobile-menu.png') });
+    await page.context().close();
+  });
+});
+
+/** The top 5 of `bireal infer` for an image file: the same preprocessing, in Node. */
+async function inferInNode(net: PackedNet, path: string): Promise<Prediction[]> {
+  const { size, channels, mean, std, resizeRatio } = net.header.preprocessing;
+  const params: AugmentParams = {
+    imageSize: size,
+    augment: false,
+    crop: 'resized',
+    scale: [1, 1],
+    lighting: 0,
+    resizeRatio,
+    channels,
+    mean,
+    std,
+  };
+  const { image, plan } = await loadImageFile(
+    path,
+    (width, height) => planSample(width, height, params, () => 0),
+    channels,
+  );
+  const input = new Float32Array(net.inputSize);
+  writeSample(image, channels, plan, params, input, 0);
+  return net.top(net.run(input), 5);
+}
+
+/** The WCAG A/AA violations axe finds on `page` as it is now. */
+async function axeViolations(page: Page): Promise<string[]> {
+  const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+  return axe.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes[0]?.target.join(' ')}`);
+}
+
+/** What the engine demo shows after a classification. */
+async function browserResult(page: Page): Promise<{ top: [string, number][]; ms: number }> {
+  await page.waitForFunction(
+    () =>
+      ['done', 'error'].includes(document.getElementById('engine-demo')?.dataset['state'] ?? ''),
+    null,
+    { timeout: 30_000 },
+  );
+  const demo = page.locator('#engine-demo');
+  assert.equal(
+    await demo.getAttribute('data-state'),
+    'done',
+    (await demo.locator('.engine-classify [role="alert"]').allTextContents()).join(' '),
+  );
+  const top = await page.$$eval('#engine-demo .engine-top li', (items) =>
+    items.map((li): [string, number] => [
+      li.getAttribute('data-label') ?? '',
+      Number.parseFloat(li.querySelector('.engine-top-p')?.textContent ?? '') / 100,
+    ]),
+  );
+  return { top, ms: Number(await demo.getAttribute('data-engine-ms')) };
+}
+
+/** Node's top-1 is clearly ahead of its second class (resampling differences cannot swap them). */
+const confident = (p: Prediction[]) => (p[0]?.probability ?? 0) - (p[1]?.probability ?? 0) > 0.1;
+
+describe('deploy page', () => {
+  const assets = join(SITE_DIR, 'assets');
+  let net: PackedNet;
+  let samples: EngineSample[] = [];
+
+  before(async () => {
+    const models = await readdir(join(assets, 'models'));
+    const model = models.find((f) => f.endsWith('.bireal'));
+    assert.ok(model !== undefined, 'the build copied a deploy file to assets/models/');
+    net = await PackedNet.load(await readFile(join(assets, 'models', model)));
+    samples = await readFile(join(assets, 'samples', 'samples.json'), 'utf8').then(
+      (json) => JSON.parse(json) as EngineSample[],
+      () => [],
+    );
+  });
+
+  test('the engine classifies the sample photos as bireal infer does in Node', async (t) => {
+    if (samples.length === 0) {
+      t.skip('no sample photos in this build (the Imagenette cache is missing)');
+      return;
+    }
+    const { page, problems } = await openPage('deploy.html');
+    let compared = 0;
+    for (const sample of samples) {
+      const node = await inferInNode(net, join(assets, sample.file));
+      await page.locator(`#engine-demo button[data-sample="${sample.file}"]`).click();
+      const { top, ms } = await browserResult(page);
+      assert.equal(top.length, 5, sample.file);
+      assert.ok(Number.isFinite(ms) && ms > 0, `engine time ${ms}`);
+      const nodeTop = node[0] as Prediction;
+      const label = top[0]?.[0];
+      // Canvas and libvips resample slightly differently, and a 1-bit net's probabilities
+      // move with such small changes: compare the classes where Node's top-1 is clearly ahead.
+      if (confident(node)) {
+        assert.equal(
+          label,
+          nodeTop.label,
+          `${sample.file}: browser ${label}, Node ${nodeTop.label}`,
+        );
+        compared++;
+      }
+    }
+    assert.ok(compared >= samples.length / 2, `only ${compared} samples with a clear top-1`);
+    assert.equal(
+      await page.locator('#engine-demo').getAttribute('data-top1'),
+      await page.locator('#engine-demo .engine-top li').first().getAttribute('data-label'),
+    );
+    await page.screenshot({ path: join(SCREENSHOTS, 'deploy-classified.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('#engine-demo .engine-result').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(SCREENSHOTS, 'deploy-phone-dark.png'), fullPage: true });
+    assert.deepEqual(await axeViolations(page), []);
+    assert.deepEqual(problems, []);
+    await page.context().close();
+  });
+
+  test('a photo chosen with the file input is classified', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bireal-deploy-'));
+    try {
+      // A landscape PNG (another decoder and resize path than the square JPEG samples).
+      const photo = join(dir, 'photo.png');
+      const source = samples[0] === undefined ? undefined : join(assets, samples[0].file);
+      await (
+        source === undefined
+          ? sharp({ create: { width: 300, height: 200, channels: 3, background: '#3080c0' } })
+          : sharp(source).resize(300, 200, { fit: 'fill' })
+      )
+        .png()
+        .toFile(photo);
+      const node = await inferInNode(net, photo);
+      const { page, problems } = await openPage('deploy.html');
+      await page.locator('#engine-file').setInputFiles(photo);
+      const { top } = await browserResult(page);
+      assert.equal(top.length, 5);
+      assert.ok(top.every(([, p]) => p >= 0 && p <= 1));
+      if (confident(node)) assert.equal(top[0]?.[0], node[0]?.label);
+      assert.match(
+        (await page.locator('#engine-demo .engine-status').textContent()) ?? '',
+        /Top guess: .+ Engine time \d/,
+      );
+      assert.equal(await page.locator('#engine-demo .engine-photo img').count(), 1);
+      assert.deepEqual(problems, []);
+      await page.context().close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('its links lead to files of the site', async () => {
+    const { page } = await openPage('deploy.html');
+    const links = await page.$$eval('main a[href]', (as) =>
+      as.map((a) => (a as HTMLAnchorElement).href.split('#')[0] as string),
+    );
+    const local = [...new Set(links)].filter((url) => url.startsWith(server.url));
+    assert.ok(local.length >= 3, `links: ${local.join(' ')}`);
+    for (const url of local) assert.equal((await page.request.get(url)).status(), 200, url);
+    await page.context().close();
+  });
+
+  test('the speed measurement completes: engine, float-emulated and real ResNet', async () => {
+    const { page, problems } = await openPage('deploy.html');
+    const report = await measureEngineSpeed(page, { runs: 3 });
+    for (const key of [
+      'engineMs',
+      'emulatedMs',
+      'realMs',
+      'binaryOpsPerSecond',
+      'popcountPeak',
+    ] as const) {
+      assert.ok(Number.isFinite(report[key]) && report[key] > 0, `${key}: ${report[key]}`);
+    }
+    assert.equal(report.inputSize, 224);
+    assert.equal(report.classes, 1000);
+    assert.match(report.backend, /1 thread/);
+    assert.ok(report.ops.length > 0 && report.ops.every((op) => op.ms >= 0));
+    const demo = page.locator('#engine-demo');
+    assert.equal(await demo.locator('.engine-speed-table tbody tr').count(), 3);
+    await demo.locator('.engine-plot[data-rendered="true"]').waitFor({ timeout: 30_000 });
+    await demo.locator('.engine-speed-result').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(SCREENSHOTS, 'deploy-speed.png'), fullPage: true });
+    assert.deepEqual(await axeViolations(page), []);
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(500); // the chart follows the new width
+    await page.screenshot({
+      path: join(SCREENSHOTS, 'deploy-speed-phone-dark.png'),
+      fullPage: true,
+    });
+    assert.deepEqual(problems, []);
     await page.context().close();
   });
 });

@@ -60,9 +60,13 @@ async function wasmDirectory(): Promise<string> {
   return dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/';
 }
 
+/** The wasm backend's module, once loaded (for its thread count). */
+let wasmModule: typeof import('@tensorflow/tfjs-backend-wasm') | undefined;
+
 async function setupWasm(options: BackendOptions): Promise<void> {
   if (tf.findBackend('wasm') !== null) return; // already initialised: paths are fixed
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  wasmModule = wasm;
   wasm.setWasmPaths(options.wasmPaths ?? (isNode ? await wasmDirectory() : '/'));
   if (options.threads !== undefined) wasm.setThreadsCount(options.threads);
 }
@@ -73,7 +77,10 @@ export function describeBackend(): string {
   if (name !== 'wasm') return name;
   const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
   const threaded = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
-  return `wasm (${simd}, ${threaded ? 'multi-threaded' : '1 thread'})`;
+  const count = threaded ? wasmModule?.getThreadsCount() : 1;
+  const threads =
+    count === undefined ? 'multi-threaded' : `${count} thread${count === 1 ? '' : 's'}`;
+  return `wasm (${simd}, ${threads})`;
 }
 
 /**

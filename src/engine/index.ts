@@ -6,9 +6,18 @@ export { exportModel, type ExportInfo } from './export.js';
 export {
   DEPLOY_FORMAT,
   decodeDeployFile,
+  type Activation,
+  type ActivationOp,
+  type BinaryConvOp,
+  type ConvOp,
+  type DenseOp,
+  type DeployFile,
   type DeployHeader,
   type DeployOp,
+  type GlobalAvgPoolOp,
+  type PoolOp,
   type Preprocessing,
+  type TensorRef,
 } from './format.js';
 export {
   PackedNet,

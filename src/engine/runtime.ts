@@ -104,7 +104,7 @@ export interface OpProfile {
   name: string;
   op: DeployOp['op'] | 'sign';
   /** Output shape [height, width, channels]. */
-  shape: Shape;
+  shape: [number, number, number];
   ms: number;
   /** 1-bit multiply-accumulates (binaryConv) and real multiply-accumulates (the rest). */
   binaryMacs: number;

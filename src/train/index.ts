@@ -44,8 +44,8 @@ export type {
   TrainingState,
 } from './checkpoint.js';
 /** Evaluation: top-1, top-5, per-class accuracy, confusion matrix (BatchNorm inference mode). */
-export { evaluate } from './evaluate.js';
+export { evaluate, packedClassifier } from './evaluate.js';
 /** Evaluation types. */
-export type { ClassAccuracy, EvalOptions, EvalResult } from './evaluate.js';
+export type { ClassAccuracy, Classifier, EvalOptions, EvalResult } from './evaluate.js';
 /** The progress line (in place on a terminal, periodic lines otherwise). */
 export { Progress, formatDuration } from './progress.js';

@@ -1,0 +1,173 @@
+/**
+ * The deploy page's assets: the trained deploy file (`assets/models/`), the engine's WebAssembly
+ * kernels (`assets/engine/kernels.wasm`, built by `npm run build`) and, when the Imagenette cache
+ * exists, one small sample photo per class from its val split (`assets/samples/`, with
+ * `samples.json`). Also the facts about the model that the page shows, all read from the deploy
+ * file.
+ */
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import sharp from 'sharp';
+import { datasetManifest, defaultCacheDir } from '../../src/data/fetch.js';
+import { decodeDeployFile, type DeployHeader } from '../../src/engine/format.js';
+
+/** The model the deploy page classifies with (written by `bireal export`). */
+export const DEPLOY_MODEL = 'results/models/imagenette-64-bireal18-w0.5.bireal';
+/** Sample photos are shrunk to at most this many pixels on their shorter side. */
+export const SAMPLE_SIDE = 160;
+
+/** One sample photo: its file under `assets/`, its true class and where it comes from. */
+export interface EngineSample {
+  file: string;
+  label: string;
+  wnid: string;
+  /** The original file of the Imagenette val split. */
+  source: string;
+}
+
+/** What the page says about the model: everything from the deploy file and its header. */
+export interface EngineModelFacts {
+  /** The file under `assets/`. */
+  file: string;
+  bytes: number;
+  model: string;
+  modelOptions: Record<string, unknown>;
+  /** Input side in pixels and channels. */
+  size: number;
+  channels: number;
+  labels: string[];
+  dataset: string | undefined;
+  epochs: string | undefined;
+  eval: { n: number; top1: number; top5: number } | undefined;
+  /** 1-bit weights, and float32 values (real layers, folded scales and biases). */
+  binaryWeights: number;
+  floatValues: number;
+}
+
+/** The demo's build-time data (site/build/components.tsx renders it). */
+export interface EngineAssets {
+  model: EngineModelFacts | undefined;
+  /** The kernels under `assets/`. */
+  kernels: string;
+  samples: EngineSample[];
+  /** Why there are no samples, when there are none. */
+  samplesMissing: string | undefined;
+}
+
+function facts(header: DeployHeader, file: string, bytes: number): EngineModelFacts {
+  let binaryWeights = 0;
+  let floatValues = 0;
+  for (const op of header.ops) {
+    if (op.op === 'binaryConv') {
+      binaryWeights += op.cout * op.kernel * op.kernel * op.cin;
+      floatValues += (op.scale.bytes + op.bias.bytes) / 4;
+    } else if (op.op === 'conv' || op.op === 'dense') {
+      floatValues += (op.weights.bytes + op.bias.bytes) / 4;
+    }
+  }
+  const source = header.source;
+  const evaluation = source['eval'] as EngineModelFacts['eval'] | null | undefined;
+  return {
+    file,
+    bytes,
+    model: header.model,
+    modelOptions: header.modelOptions,
+    size: header.preprocessing.size,
+    channels: header.preprocessing.channels,
+    labels: header.labels,
+    dataset: typeof source['dataset'] === 'string' ? source['dataset'] : undefined,
+    epochs: typeof source['epochs'] === 'string' ? source['epochs'] : undefined,
+    eval: evaluation ?? undefined,
+    binaryWeights,
+    floatValues,
+  };
+}
+
+/**
+ * The first val image of each class of the model (in its label order), shrunk to
+ * {@link SAMPLE_SIDE} px and saved as JPEG in `assets/samples/`; none, with the reason, when the
+ * Imagenette cache is missing or the model's classes are not Imagenette's.
+ */
+async function writeSamples(
+  assets: string,
+  labels: string[],
+): Promise<{ samples: EngineSample[]; missing: string | undefined }> {
+  const val = join(defaultCacheDir(), 'imagenette', 'val');
+  if (!existsSync(val)) {
+    return {
+      samples: [],
+      missing:
+        "they need the Imagenette dataset in the data cache of the site's build (run " +
+        "'npx bireal data fetch imagenette', then build the site again)",
+    };
+  }
+  const wnidOf = new Map(
+    Object.entries(datasetManifest()['imagenette']?.labels ?? {}).map(([wnid, label]) => [
+      label,
+      wnid,
+    ]),
+  );
+  const wnids = labels.map((label) => wnidOf.get(label));
+  if (labels.length === 0 || wnids.some((w) => w === undefined)) {
+    return { samples: [], missing: "the model's classes are not Imagenette's classes" };
+  }
+  const dir = join(assets, 'samples');
+  await mkdir(dir, { recursive: true });
+  const samples: EngineSample[] = [];
+  for (const [i, wnid] of (wnids as string[]).entries()) {
+    const files = (await readdir(join(val, wnid)).catch(() => [])).sort();
+    const first = files.find((f) => /\.(jpe?g|png)$/i.test(f));
+    if (first === undefined) continue;
+    const file = `samples/${wnid}.jpg`;
+    await sharp(join(val, wnid, first))
+      .resize({
+        width: SAMPLE_SIDE,
+        height: SAMPLE_SIDE,
+        fit: 'outside',
+        withoutEnlargement: true,
+      })
+      .jpeg({ quality: 85 })
+      .toFile(join(assets, file));
+    samples.push({
+      file,
+      label: labels[i] as string,
+      wnid,
+      source: `imagenette val/${wnid}/${first}`,
+    });
+  }
+  await writeFile(join(dir, 'samples.json'), JSON.stringify(samples, null, 2) + '\n');
+  return {
+    samples,
+    missing: samples.length === 0 ? 'the Imagenette cache holds no val photos' : undefined,
+  };
+}
+
+/** Writes the deploy page's assets into `assets` and returns what the page shows. */
+export async function writeEngineAssets(assets: string): Promise<EngineAssets> {
+  const wasm = new URL('../../src/engine/kernels.wasm', import.meta.url);
+  if (!existsSync(wasm)) {
+    throw new Error(
+      `${wasm.pathname} is missing: run 'npm run build' first (it compiles the kernels)`,
+    );
+  }
+  await mkdir(join(assets, 'engine'), { recursive: true });
+  const kernels = 'engine/kernels.wasm';
+  await copyFile(wasm, join(assets, kernels));
+  if (!existsSync(DEPLOY_MODEL)) {
+    console.warn(`site: ${DEPLOY_MODEL} is missing; the deploy page has no model to run`);
+    return {
+      model: undefined,
+      kernels,
+      samples: [],
+      samplesMissing: 'there is no model in this build',
+    };
+  }
+  const bytes = await readFile(DEPLOY_MODEL);
+  const { header } = decodeDeployFile(new Uint8Array(bytes), DEPLOY_MODEL);
+  await mkdir(join(assets, 'models'), { recursive: true });
+  const file = `models/${basename(DEPLOY_MODEL)}`;
+  await copyFile(DEPLOY_MODEL, join(assets, file));
+  const { samples, missing } = await writeSamples(assets, header.labels);
+  return { model: facts(header, file, bytes.length), kernels, samples, samplesMissing: missing };
+}
