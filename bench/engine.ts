@@ -131,7 +131,10 @@ export async function run(args: string[]): Promise<void> {
     try {
       const page = await browser.newPage();
       await page.goto(new URL('deploy.html', server.url).href);
-      printReport(`headless Chromium ${browser.version()}`, await measureEngineSpeed(page));
+      printReport(
+        `headless Chromium ${browser.version()}`,
+        await measureEngineSpeed(page, { runs }),
+      );
     } finally {
       await browser.close();
       await server.close();
