@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
+import sharp from 'sharp';
+import { runExport, runInfer } from '../src/cli/deploy.js';
 import { run as evalCommand } from '../src/cli/eval.js';
 import { run as trainCommand } from '../src/cli/train.js';
 import { createModel } from '../src/models/index.js';
@@ -141,5 +143,27 @@ describe('bireal train and bireal eval on MNIST', () => {
     );
     assert.match(text, /bireal18 \(stage 'binary', epoch 1, .*\) on mnist:test at 16x16/);
     assert.match(text, /n 20 {2}top-1 [\d.]+% {2}top-5 [\d.]+%/);
+
+    // The same run exported, then evaluated and used on the packed engine.
+    const file = join(dir, 'mnist-tiny.bireal');
+    const exported = await captured(() => runExport(['--run', out, '--out', file]));
+    assert.match(exported, /mnist-tiny\.bireal: [\d.]+ MB \(bireal18, 16x16, 10 classes; float32/);
+    const packed = JSON.parse(
+      await captured(() => evalCommand(['--model', file, '--limit', '50', '--json'])),
+    ) as { n: number; top1: number; dataset: string; engine: string };
+    assert.equal(packed.n, 50);
+    assert.equal(packed.dataset, 'mnist:test'); // the deploy file names its dataset
+    assert.match(packed.engine, /packed 1-bit engine/);
+    assert.ok(Math.abs(packed.top1 - (result.top1 as number)) <= 1 / 50, `${packed.top1}`);
+    const digit = join(dir, 'digit.png');
+    await sharp({ create: { width: 28, height: 28, channels: 3, background: '#808080' } })
+      .png()
+      .toFile(digit);
+    const guesses = await captured(() => runInfer(['--model', file, '--top', '3', digit]));
+    assert.match(guesses, /digit\.png \([\d.]+ ms\)\n( +[\d.]+% {2}\d\n){2} +[\d.]+% {2}\d$/);
+    await assert.rejects(
+      runInfer(['--model', join(dir, 'missing.bireal'), digit]),
+      /no such model file/,
+    );
   });
 });

@@ -17,22 +17,9 @@ import type { Preprocessing } from '../../src/engine/format.js';
 import { PackedNet, type OpProfile, type Prediction } from '../../src/engine/runtime.js';
 import type { SpeedReport } from '../../src/engine/speed.js';
 import { assetUrl } from './base.js';
+import { element } from './dom.js';
 import { renderChart } from './plotly.js';
 import { loadLibrary } from './tf.js';
-
-/** Creates an element with a class, text and attributes. */
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text = '',
-  attributes: Record<string, string> = {},
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className !== '') node.className = className;
-  node.textContent = text;
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  return node;
-}
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const percent = (p: number) => `${(100 * p).toFixed(1)}%`;

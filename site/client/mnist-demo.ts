@@ -19,6 +19,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { assetUrl } from './base.js';
+import { element } from './dom.js';
 import { loadPlotly, renderChart, themeColor } from './plotly.js';
 import { loadLibrary } from './tf.js';
 import type {
@@ -36,20 +37,6 @@ interface Meta {
   train: number;
   test: number;
   source: string;
-}
-
-/** Creates an element with a class, text and attributes. */
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text = '',
-  attributes: Record<string, string> = {},
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className !== '') node.className = className;
-  node.textContent = text;
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  return node;
 }
 
 /** Fetches one asset of `assets/mnist/` as bytes, checking its length. */

@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
-import { planSample, writeSample, type AugmentParams } from '../../src/data/augment.js';
-import { loadImageFile } from '../../src/data/decode.js';
+import { loadEvalImage } from '../../src/data/decode.js';
 import { PackedNet, type Prediction } from '../../src/engine/runtime.js';
 import { launchChromium, measureEngineSpeed, trainMnistDemo } from '../build/browser.js';
 import type { EngineSample } from '../build/engine-assets.js';
@@ -175,26 +174,7 @@ describe('landing page', () => {
 
 /** The top 5 of `bireal infer` for an image file: the same preprocessing, in Node. */
 async function inferInNode(net: PackedNet, path: string): Promise<Prediction[]> {
-  const { size, channels, mean, std, resizeRatio } = net.header.preprocessing;
-  const params: AugmentParams = {
-    imageSize: size,
-    augment: false,
-    crop: 'resized',
-    scale: [1, 1],
-    lighting: 0,
-    resizeRatio,
-    channels,
-    mean,
-    std,
-  };
-  const { image, plan } = await loadImageFile(
-    path,
-    (width, height) => planSample(width, height, params, () => 0),
-    channels,
-  );
-  const input = new Float32Array(net.inputSize);
-  writeSample(image, channels, plan, params, input, 0);
-  return net.top(net.run(input), 5);
+  return net.top(net.run(await loadEvalImage(path, net.header.preprocessing)), 5);
 }
 
 /** The WCAG A/AA violations axe finds on `page` as it is now. */

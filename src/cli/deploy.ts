@@ -5,8 +5,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
 import { costSummary } from '../analysis/summary.js';
-import { planSample, writeSample, type AugmentParams } from '../data/augment.js';
-import { loadImageFile } from '../data/decode.js';
+import { loadEvalImage } from '../data/decode.js';
 import { classLabels, imageStats } from '../data/open.js';
 import { exportModel } from '../engine/export.js';
 import { PackedNet } from '../engine/runtime.js';
@@ -94,28 +93,9 @@ export async function runInfer(args: string[]): Promise<void> {
     throw new UsageError(`no such model file: ${values.model}`);
   }
   const net = await PackedNet.load(bytes, undefined, values.model);
-  const { size, channels, mean, std, resizeRatio } = net.header.preprocessing;
-  // The evaluation transform of training: resize the shorter side, centre-crop, normalise.
-  const params: AugmentParams = {
-    imageSize: size,
-    augment: false,
-    crop: 'resized',
-    scale: [1, 1],
-    lighting: 0,
-    resizeRatio,
-    channels,
-    mean,
-    std,
-  };
   const results = [];
   for (const path of positionals) {
-    const { image, plan } = await loadImageFile(
-      path,
-      (width, height) => planSample(width, height, params, () => 0),
-      channels,
-    );
-    const input = new Float32Array(net.inputSize);
-    writeSample(image, channels, plan, params, input, 0);
+    const input = await loadEvalImage(path, net.header.preprocessing);
     const start = performance.now();
     const logits = net.run(input);
     const ms = performance.now() - start;

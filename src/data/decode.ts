@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { Plan } from './augment.js';
+import { planSample, writeSample, type AugmentParams, type Plan } from './augment.js';
 import { DataError, messageOf } from './errors.js';
 
 // Like PIL: fail on truncated data, tolerate libjpeg's warnings (e.g. extraneous bytes).
@@ -72,4 +72,37 @@ export async function loadImageFile(
     throw new DataError(`${path}: cannot read (${messageOf(error)})`);
   }
   return decodeImage(buffer, path, plan, channels);
+}
+
+/** How a model's input is made from a photo: size, channels, normalisation, resize ratio. */
+export interface InputFormat {
+  size: number;
+  channels: 1 | 3;
+  mean: readonly number[];
+  std: readonly number[];
+  resizeRatio: number;
+}
+
+/**
+ * The image file at `path` as a model input (HWC float32), transformed as evaluation does:
+ * the shorter side resized to size * resizeRatio, the centre crop, then mean/std.
+ */
+export async function loadEvalImage(path: string, format: InputFormat): Promise<Float32Array> {
+  const { size, channels, resizeRatio, mean, std } = format;
+  const params: AugmentParams = {
+    imageSize: size,
+    augment: false,
+    crop: 'resized',
+    scale: [1, 1],
+    lighting: 0,
+    resizeRatio,
+    channels,
+    mean,
+    std,
+  };
+  const plan = (width: number, height: number) => planSample(width, height, params, () => 0);
+  const { image, plan: chosen } = await loadImageFile(path, plan, channels);
+  const input = new Float32Array(size * size * channels);
+  writeSample(image, channels, chosen, params, input, 0);
+  return input;
 }

@@ -10,6 +10,8 @@ export { datasetManifest, defaultCacheDir, download, fetchDataset, sha256File } 
 /** The manifest's entries (`data/datasets.json`) and the fetch options. */
 export type { ArchiveEntry, DatasetEntry, FetchOptions } from './fetch.js';
 /** Decodes every image of an ImageNet-layout folder through both pipelines. */
+/** An image file as a model input, transformed as evaluation does. */
+export { loadEvalImage, type InputFormat } from './decode.js';
 export { verifyFolder } from './verify.js';
 /** What `verifyFolder` takes and reports. */
 export type { VerifyOptions, VerifyReport } from './verify.js';

@@ -52,9 +52,18 @@ export class WorkerPool {
     });
   }
 
-  /** Stops the workers; unfinished tasks are rejected. */
+  /**
+   * Stops the workers; unfinished tasks are rejected. Each worker is ref'd first: an idle
+   * (unref'd) worker would not keep the process alive until its exit, and the returned promise
+   * would never settle.
+   */
   async close(): Promise<void> {
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(
+      this.slots.map((slot) => {
+        slot.worker.ref();
+        return slot.worker.terminate();
+      }),
+    );
   }
 
   private fail(slot: Slot, error: Error): void {
