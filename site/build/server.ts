@@ -59,7 +59,9 @@ async function fileFor(
  */
 export async function serveSite(root: string, port = 0, prefix = '/'): Promise<RunningServer> {
   const server: Server = createServer((request, response) => {
-    const urlPath = new URL(request.url ?? '/', 'http://localhost').pathname;
+    // The request target is a path: parse it as one (a target like '//' is not a URL).
+    const urlPath = new URL(`http://localhost/${(request.url ?? '/').replace(/^\/+/, '')}`)
+      .pathname;
     const inside = urlPath.startsWith(prefix) ? urlPath.slice(prefix.length - 1) : undefined;
     void (inside === undefined ? Promise.resolve(undefined) : fileFor(root, inside)).then(
       (file) => {

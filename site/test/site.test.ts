@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -85,6 +86,25 @@ describe('every page', () => {
       await page.context().close();
     });
   }
+});
+
+describe('the server', () => {
+  test('answers odd request targets and stays up', async () => {
+    const { origin } = new URL(server.url);
+    const status = (target: string) =>
+      new Promise<number>((resolve, reject) => {
+        request(`${origin}${target}`, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+    assert.equal(await status('//'), 404); // outside the served sub-path
+    assert.equal(await status('//a/sub-path/index.html'), 200);
+    assert.equal(await status('/a/sub-path/no-such-page.html'), 404);
+    assert.equal(await status('/a/sub-path/'), 200);
+  });
 });
 
 describe('code cells', () => {
