@@ -194,7 +194,7 @@ export class PackedNet {
     /** The sign bits of a float tensor with a border of `border` zero pixels, packed on demand. */
     const signsOf = (name: string, border: number, op: DeployOp) => {
       const found = packed.get(name);
-      if (found !== undefined && found.border >= border) return found.at;
+      if (found !== undefined && found.border >= border) return found;
       const [h, w, c] = shapeOf(name, op);
       const at = arena.allocate((h + 2 * border) * (w + 2 * border) * Math.ceil(c / 64) * 8);
       const source = floats.get(name) as number;
@@ -208,7 +208,7 @@ export class PackedNet {
         run: () => k.packSigns(source, h, w, c, at, border),
       });
       packed.set(name, { at, border });
-      return at;
+      return { at, border };
     };
 
     for (const [opIndex, op] of header.ops.entries()) {
@@ -252,8 +252,7 @@ export class PackedNet {
           const gy = windowGeometry(h, op.kernel, op.stride, op.padding);
           const gx = windowGeometry(w, op.kernel, op.stride, op.padding);
           shape = [gy.out, gx.out, op.cout];
-          const border = op.kernel >> 1;
-          const signs = signsOf(op.input, border, op);
+          const { at: signs, border } = signsOf(op.input, op.kernel >> 1, op);
           const taps = op.kernel * op.kernel;
           const weights = packWeights(readBytes(file, op.signs), op.cout, taps, c);
           const wordsAt = arena.allocate(weights.words.byteLength);

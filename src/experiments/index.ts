@@ -195,7 +195,7 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       'clipped-ste': { options: { estimator: 'clipped-ste' } },
       'plain-resnet': { model: 'plain-binary-resnet18' },
     },
-    seeds: [0],
+    seeds: [0, 1],
   },
   'model-table': {
     description:
