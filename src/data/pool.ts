@@ -53,17 +53,17 @@ export class WorkerPool {
   }
 
   /**
-   * Stops the workers; unfinished tasks are rejected. Each worker is ref'd first: an idle
-   * (unref'd) worker would not keep the process alive until its exit, and the returned promise
-   * would never settle.
+   * Stops the workers; unfinished tasks are rejected. A timer keeps Node's event loop alive until
+   * every worker has exited: a terminating worker does not, when it was idle (unref'd), and the
+   * promise would never settle.
    */
   async close(): Promise<void> {
-    await Promise.all(
-      this.slots.map((slot) => {
-        slot.worker.ref();
-        return slot.worker.terminate();
-      }),
-    );
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   private fail(slot: Slot, error: Error): void {
