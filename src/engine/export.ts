@@ -3,7 +3,9 @@
  * the BatchNorm after it, and each 1-bit conv the residual add after that, so the engine runs a
  * Bi-Real block as one kernel call.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { channelScale } from '../binarize/index.js';
 import { BinaryConv2D, Clip } from '../layers/index.js';
 import {
   DEPLOY_FORMAT,
@@ -56,17 +58,11 @@ function packSigns(kernel: Float32Array, taps: number, cin: number, cout: number
   return bits;
 }
 
-/** The per-channel scale alpha of a 1-bit conv's weights (1 for the plain sign). */
-function weightScale(layer: BinaryConv2D, kernel: Float32Array, cout: number): Float32Array {
-  const alpha = new Float32Array(cout).fill(1);
-  if (layer.binarizer === 'sign') return alpha;
-  const perChannel = kernel.length / cout;
-  for (let o = 0; o < cout; o++) {
-    let sum = 0;
-    for (let i = 0; i < perChannel; i++) sum += Math.abs(kernel[i * cout + o] as number);
-    alpha[o] = sum / perChannel;
-  }
-  return alpha;
+/** The per-channel scale alpha of a 1-bit conv's weights (1 for the plain sign), as training uses it. */
+function weightScale(layer: BinaryConv2D, cout: number): Float32Array {
+  if (layer.binarizer === 'sign') return new Float32Array(cout).fill(1);
+  const kernel = layer.weights.find((w) => w.originalName.endsWith('kernel')) as tfl.LayerVariable;
+  return tf.tidy(() => channelScale(kernel.read()).dataSync() as Float32Array);
 }
 
 /** A conv's output as scale * conv + bias, before the BatchNorm that may follow. */
@@ -142,7 +138,7 @@ export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Arra
         };
         conv = {
           op,
-          scale: weightScale(layer, kernel, cout),
+          scale: weightScale(layer, cout),
           bias: new Float32Array(cout),
           last: layer.name,
         };
