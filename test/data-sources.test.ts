@@ -187,7 +187,7 @@ describe('ImageNet-layout folders', () => {
         assert.ok(error instanceof DataError);
         assert.match(
           error.message,
-          /2\.JPEG: not a decodable JPEG or PNG image \(.*unsupported image format/,
+          /2\.JPEG: not a decodable JPEG or PNG image \(neither signature: it starts with bytes 74 68 69 73 20 69 73 20\)/,
         );
         return true;
       });
@@ -202,7 +202,8 @@ describe('ImageNet-layout folders', () => {
       assert.match(reasons.join('\n'), /2\.JPEG: not a decodable/);
       assert.match(
         reasons.join('\n'),
-        /3\.JPEG: not a decodable JPEG or PNG image \(.*premature end of JPEG image\)$/m,
+        // libvips' own reasons may be missing: its error buffer is shared by concurrent decodes
+        /3\.JPEG: not a decodable JPEG or PNG image \(corrupt or truncated JPEG data[:)]/,
       );
       assert.match(reasons.join('\n'), /4\.png: empty file/);
       await lenient.close();

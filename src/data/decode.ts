@@ -20,7 +20,29 @@ function disableSharpCache(): void {
   sharpConfigured = true;
 }
 const INPUT = { limitInputPixels: false, failOn: 'truncated' } as const;
-const FORMATS = ['jpeg', 'png'];
+/** The signatures that open every JPEG and PNG file. */
+const SIGNATURES = { JPEG: [0xff, 0xd8, 0xff], PNG: [0x89, 0x50, 0x4e, 0x47] };
+/** What each format's libvips loader prefixes its messages with. */
+const LOADERS = { JPEG: /^VipsJpeg: /i, PNG: /^vipspng: /i };
+
+function formatOf(buffer: Buffer): keyof typeof SIGNATURES | undefined {
+  const formats = Object.keys(SIGNATURES) as (keyof typeof SIGNATURES)[];
+  return formats.find((format) => SIGNATURES[format].every((byte, i) => buffer[i] === byte));
+}
+
+/**
+ * libvips' reasons for failing to decode a `format` file. libvips keeps one error buffer for the
+ * whole process, so the message of a failed decode can also hold, or lack, the reasons of other
+ * decodes running at the same time: only the lines of this format's loader are kept, once each.
+ */
+function libvipsReasons(error: unknown, format: keyof typeof SIGNATURES): string {
+  const lines = messageOf(error)
+    .split('\n')
+    .map((line) => line.replace(/^Input buffer has corrupt header:\s*/, ''))
+    .filter((line) => LOADERS[format].test(line))
+    .map((line) => line.replace(LOADERS[format], ''));
+  return [...new Set(lines)].join('; ');
+}
 
 /**
  * Decodes `buffer` (the image `name`), lets `plan` fix the geometry from its size, and returns the
@@ -36,27 +58,39 @@ export async function decodeImage(
   disableSharpCache();
   if (buffer.length === 0)
     throw new DataError(`${name}: empty file (expected a JPEG or PNG image)`);
-  try {
-    const { format, width, height } = await sharp(buffer, INPUT).metadata();
-    if (!FORMATS.includes(format)) throw new Error(`found ${format}`);
-    const chosen = plan(width, height);
-    const { crop, resize } = chosen;
-    let pipeline = sharp(buffer, INPUT);
-    if (crop.left !== 0 || crop.top !== 0 || crop.width !== width || crop.height !== height) {
-      pipeline = pipeline.extract(crop);
-    }
-    const { data, info } = await pipeline
-      .resize(resize[0], resize[1], { fit: 'fill', kernel: 'linear' })
-      .toColourspace(channels === 1 ? 'b-w' : 'srgb')
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== channels) throw new Error(`decoded to ${info.channels} channels`);
-    return { image: new Uint8Array(data.buffer, data.byteOffset, data.length), plan: chosen };
-  } catch (error) {
-    const reason = messageOf(error).split('\n')[0]; // libvips repeats itself over several lines
-    throw new DataError(`${name}: not a decodable JPEG or PNG image (${reason})`);
+  const format = formatOf(buffer);
+  if (format === undefined) {
+    const start = [...buffer.subarray(0, 8)].map((byte) => byte.toString(16).padStart(2, '0'));
+    throw new DataError(
+      `${name}: not a decodable JPEG or PNG image (neither signature: it starts with bytes ` +
+        `${start.join(' ')})`,
+    );
   }
+  const undecodable = (error: unknown): never => {
+    const reasons = libvipsReasons(error, format);
+    throw new DataError(
+      `${name}: not a decodable JPEG or PNG image (corrupt or truncated ${format} data` +
+        `${reasons === '' ? '' : `: ${reasons}`})`,
+    );
+  };
+  const { width, height } = await sharp(buffer, INPUT).metadata().catch(undecodable);
+  const chosen = plan(width, height);
+  const { crop, resize } = chosen;
+  let pipeline = sharp(buffer, INPUT);
+  if (crop.left !== 0 || crop.top !== 0 || crop.width !== width || crop.height !== height) {
+    pipeline = pipeline.extract(crop);
+  }
+  const { data, info } = await pipeline
+    .resize(resize[0], resize[1], { fit: 'fill', kernel: 'linear' })
+    .toColourspace(channels === 1 ? 'b-w' : 'srgb')
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true })
+    .catch(undecodable);
+  if (info.channels !== channels) {
+    throw new DataError(`${name}: decoded to ${info.channels} channels, expected ${channels}`);
+  }
+  return { image: new Uint8Array(data.buffer, data.byteOffset, data.length), plan: chosen };
 }
 
 /** {@link decodeImage} of the file at `path`. */
