@@ -92,9 +92,12 @@ class Arena {
     return at;
   }
 
-  floats(values: Float32Array): number {
+  /** Copies `values` into a new buffer and returns its offset. */
+  copy(values: Float32Array | Int32Array | Uint32Array): number {
     const at = this.allocate(values.byteLength);
-    new Float32Array(this.kernels.memory.buffer, at, values.length).set(values);
+    new Uint8Array(this.kernels.memory.buffer, at, values.byteLength).set(
+      new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    );
     return at;
   }
 }
@@ -145,6 +148,56 @@ function packWeights(bits: Uint8Array, cout: number, taps: number, cin: number):
     }
   }
   return { words, tapBits };
+}
+
+/**
+ * Which taps of a `kernel`-wide window fall inside an input of `size` pixels, for each of the
+ * `out` output positions along one axis: the distinct ranges [first, end) and each position's
+ * range number.
+ */
+function tapRanges(size: number, kernel: number, stride: number, before: number, out: number) {
+  const ranges: [number, number][] = [];
+  const index = new Int32Array(out);
+  for (let o = 0; o < out; o++) {
+    const start = o * stride - before;
+    const [first, end] = [Math.max(0, -start), Math.min(kernel, size - start)];
+    const found = ranges.findIndex((range) => range[0] === first && range[1] === end);
+    index[o] = found >= 0 ? found : ranges.push([first, end]) - 1;
+  }
+  return { ranges, index };
+}
+
+/**
+ * The binary conv kernel's `bases` [row range][column range][cout]: valid taps * cin, plus twice
+ * the weight's 1 bits on the taps outside the input, which the kernel counts as mismatches
+ * against the zero border (dot = base - 2 * mismatches).
+ */
+function dotBases(
+  tapBits: Int32Array,
+  kernel: number,
+  cin: number,
+  rows: [number, number][],
+  cols: [number, number][],
+): Int32Array {
+  const cout = tapBits.length / (kernel * kernel);
+  const bases = new Int32Array(rows.length * cols.length * cout);
+  rows.forEach(([ky0, ky1], r) => {
+    cols.forEach(([kx0, kx1], c) => {
+      for (let co = 0; co < cout; co++) {
+        let outside = 0;
+        for (let ky = 0; ky < kernel; ky++) {
+          for (let kx = 0; kx < kernel; kx++) {
+            if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) {
+              outside += tapBits[(co * kernel + ky) * kernel + kx]!;
+            }
+          }
+        }
+        const valid = (ky1 - ky0) * (kx1 - kx0) * cin;
+        bases[(r * cols.length + c) * cout + co] = valid + 2 * outside;
+      }
+    });
+  });
+  return bases;
 }
 
 /**
@@ -225,8 +278,8 @@ export class PackedNet {
           const gy = windowGeometry(h, op.kernel, op.stride, op.padding);
           const gx = windowGeometry(w, op.kernel, op.stride, op.padding);
           shape = [gy.out, gx.out, op.cout];
-          const weights = arena.floats(readFloats(file, op.weights));
-          const bias = arena.floats(readFloats(file, op.bias));
+          const weights = arena.copy(readFloats(file, op.weights));
+          const bias = arena.copy(readFloats(file, op.bias));
           const [top, bottom, left, right] = [gy.before, gy.after, gx.before, gx.after];
           const padded = top + bottom + left + right > 0;
           const [hp, wp] = [h + top + bottom, w + left + right];
@@ -255,22 +308,27 @@ export class PackedNet {
           const { at: signs, border } = signsOf(op.input, op.kernel >> 1, op);
           const taps = op.kernel * op.kernel;
           const weights = packWeights(readBytes(file, op.signs), op.cout, taps, c);
-          const wordsAt = arena.allocate(weights.words.byteLength);
-          new Uint32Array(k.memory.buffer, wordsAt, weights.words.length).set(weights.words);
-          const bitsAt = arena.allocate(weights.tapBits.byteLength);
-          new Int32Array(k.memory.buffer, bitsAt, weights.tapBits.length).set(weights.tapBits);
-          const scale = arena.floats(readFloats(file, op.scale));
-          const bias = arena.floats(readFloats(file, op.bias));
+          const wordsAt = arena.copy(weights.words);
+          const rows = tapRanges(h, op.kernel, op.stride, gy.before, gy.out);
+          const cols = tapRanges(w, op.kernel, op.stride, gx.before, gx.out);
+          const bases = arena.copy(
+            dotBases(weights.tapBits, op.kernel, c, rows.ranges, cols.ranges),
+          );
+          const scale = arena.copy(readFloats(file, op.scale));
+          const bias = arena.copy(readFloats(file, op.bias));
           const residual = op.residual === undefined ? 0 : residualOf(op, op.residual, shape);
           need(op.cout % 4 === 0, `needs output channels in multiples of 4, has ${op.cout}`, op);
           const out = arena.allocate(shape[0] * shape[1] * shape[2] * 4);
           const scratch = arena.allocate(4 * op.cout * 4);
           floats.set(op.output, out);
           binaryMacs = shape[0] * shape[1] * op.cout * taps * c;
-          const args = [signs, h, w, c, border, wordsAt, bitsAt, op.cout, op.kernel, op.stride];
-          const pads = [
-            gy.before,
+          const args = [signs, w, c, border, wordsAt, op.cout, op.kernel, op.stride, gy.before];
+          const more = [
             gx.before,
+            bases,
+            arena.copy(rows.index),
+            arena.copy(cols.index),
+            cols.ranges.length,
             scale,
             bias,
             residual,
@@ -279,7 +337,7 @@ export class PackedNet {
             shape[1],
             scratch,
           ];
-          run = () => k.binaryConv(...args, ...pads);
+          run = () => k.binaryConv(...args, ...more);
           break;
         }
         case 'activation': {
@@ -323,7 +381,7 @@ export class PackedNet {
           }
           const bias = new Float32Array(cout);
           bias.set(readFloats(file, op.bias));
-          const [weightsAt, biasAt] = [arena.floats(weights), arena.floats(bias)];
+          const [weightsAt, biasAt] = [arena.copy(weights), arena.copy(bias)];
           shape = [1, 1, op.cout];
           const out = arena.allocate(cout * 4);
           floats.set(op.output, out);

@@ -302,48 +302,35 @@ function mismatches(x: usize, row: usize, wt: usize, k: i32, span: i32): i32 {
 }
 
 /**
- * The weight bits of output channel `co` that fall on taps outside the input for an output
- * pixel whose in-bounds taps are rows [ky0, ky1) x columns [kx0, kx1): they were counted as
- * mismatches against the zero border and must be taken back.
- */
-function borderBits(tapBits: usize, co: i32, k: i32, ky0: i32, ky1: i32, kx0: i32, kx1: i32): i32 {
-  let bits = 0;
-  const at = tapBits + ((<usize>(co * k * k)) << 2);
-  for (let ky = 0; ky < k; ky++) {
-    for (let kx = 0; kx < k; kx++) {
-      if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) {
-        bits += load<i32>(at + ((<usize>(ky * k + kx)) << 2));
-      }
-    }
-  }
-  return bits;
-}
-
-/**
- * 1-bit k x k convolution by XNOR and popcount, with TensorFlow's 'same' zero padding:
+ * 1-bit k x k convolution by XNOR and popcount, with TensorFlow's zero padding:
  * out[oy][ox][co] = scale[co] * dot + bias[co] (+ residual[oy][ox][co] when residual != 0), where
  * dot = sum over in-bounds taps of sign(x) * sign(w) = valid taps * cin - 2 * mismatches.
  *
- * `input` is the packed h x w tensor with its border, `weights` the packed signs as
- * [cout][k][k][words], `tapBits` the number of 1 bits of each weight tap as [cout][k*k] (i32):
- * a tap over the zero border counts the weight's 1 bits as mismatches, which are taken back.
+ * `input` is the packed tensor, `w` pixels wide, with its border; `weights` are the packed signs
+ * as [cout][k][k][words]. A tap over the zero border counts the weight's 1 bits as mismatches,
+ * so dot = base - 2 * mismatches, with base = valid taps * cin + 2 * those bits: it depends only
+ * on which taps of the window are in bounds, and the runtime computes it once, for every
+ * distinct window position, as `bases` [row case][column case][cout] (i32), where `rowCase[oy]`
+ * and `colCase[ox]` (i32) number the cases and `colCases` counts the column cases.
  * Output pixels go four at a time along a row, so that each weight word is loaded once for four;
  * their mismatch counts wait in `scratch` (4 * cout i32) for a SIMD pass over the channels.
  * cout must be a multiple of 4.
  */
 export function binaryConv(
   input: usize,
-  h: i32,
   w: i32,
   cin: i32,
   border: i32,
   weights: usize,
-  tapBits: usize,
   cout: i32,
   k: i32,
   stride: i32,
   padTop: i32,
   padLeft: i32,
+  bases: usize,
+  rowCase: usize,
+  colCase: usize,
+  colCases: i32,
   scale: usize,
   bias: usize,
   residual: usize,
@@ -361,8 +348,8 @@ export function binaryConv(
   const pixelBytes = (<usize>cout) << 2;
   for (let oy = 0; oy < oh; oy++) {
     const iy = oy * stride - padTop; // input row of the windows' first kernel row
-    const ky0 = max(0, -iy);
-    const ky1 = min(k, h - iy);
+    const rowBases =
+      bases + ((<usize>(load<i32>(rowCase + ((<usize>oy) << 2)) * colCases * cout)) << 2);
     for (let ox = 0; ox < ow;) {
       const n = min(4, ow - ox); // pixels in this block
       const ix = ox * stride - padLeft;
@@ -392,21 +379,13 @@ export function binaryConv(
         wt += channelBytes;
       }
       for (let p = 0; p < n; p++) {
-        const px = ix + p * stride;
-        const kx0 = max(0, -px);
-        const kx1 = min(k, w - px);
+        const column = load<i32>(colCase + ((<usize>(ox + p)) << 2));
+        const base = rowBases + ((<usize>(column * cout)) << 2);
         const counts = scratch + <usize>p * pixelBytes;
-        if (ky0 != 0 || ky1 != k || kx0 != 0 || kx1 != k) {
-          for (let co = 0; co < cout; co++) {
-            const at = counts + ((<usize>co) << 2);
-            store<i32>(at, load<i32>(at) - borderBits(tapBits, co, k, ky0, ky1, kx0, kx1));
-          }
-        }
-        const total = i32x4.splat((ky1 - ky0) * (kx1 - kx0) * cin);
         const o = (<usize>((oy * ow + ox + p) * cout)) << 2;
         for (let co = 0; co < cout; co += 4) {
           const c = (<usize>co) << 2;
-          const dot = i32x4.sub(total, i32x4.shl(v128.load(counts + c), 1));
+          const dot = i32x4.sub(v128.load(base + c), i32x4.shl(v128.load(counts + c), 1));
           let value = f32x4.add(
             f32x4.mul(v128.load(scale + c), f32x4.convert_i32x4_s(dot)),
             v128.load(bias + c),
