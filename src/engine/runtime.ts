@@ -290,9 +290,13 @@ export class PackedNet {
           const residual = op.residual === undefined ? 0 : residualOf(op, op.residual, shape);
           const activation = ACTIVATIONS[op.activation ?? 'none'];
           const length = shape[0] * shape[1] * shape[2];
+          // A 1x1 stride-1 conv is a matrix product over all pixels: one row of h*w pixels
+          // lets the kernel block 4 pixels everywhere, not only within each image row.
+          const flat = op.kernel === 1 && op.stride === 1 && !padded;
+          const rows = flat ? [1, shape[0] * shape[1]] : [shape[0], shape[1]];
           run = () => {
             if (padded) k.padF32(input, h, w, c, source, top, left, bottom, right);
-            k.convF32(source, wp, c, weights, bias, op.cout, op.kernel, op.stride, out, ...shape);
+            k.convF32(source, wp, c, weights, bias, op.cout, op.kernel, op.stride, out, ...rows);
             if (residual !== 0 || activation !== 0) {
               k.addActivate(out, residual, length, activation, out);
             }
