@@ -18,7 +18,7 @@ export interface SpeedOptions {
   inputSize?: number;
   /** Classes; default 1000. */
   classes?: number;
-  /** Timed runs of each (after warm-up); default 10. */
+  /** Timed rounds, each running (a), (b) and (c) once (after warm-up); default 10. */
   runs?: number;
   /** Where the engine's wasm comes from (browsers); Node reads it beside the library. */
   kernels?: KernelSource;
@@ -49,19 +49,6 @@ export interface SpeedReport {
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
-/** ms per call of `f`, median of `runs` after `warmup` calls (wasm tiers up while warming). */
-async function time(f: () => void, runs: number, warmup: number, pause: () => Promise<void>) {
-  for (let i = 0; i < warmup; i++) f();
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    await pause();
-    const start = performance.now();
-    f();
-    times.push(performance.now() - start);
-  }
-  return median(times);
-}
-
 function tfjsPredict(model: tfl.LayersModel, image: tf.Tensor4D): () => void {
   return () => tf.tidy(() => (model.predict(image) as tf.Tensor).dataSync());
 }
@@ -84,7 +71,7 @@ export async function measureSpeed(options: SpeedOptions = {}): Promise<SpeedRep
   const image = tf.randomNormal(shape, 0, 1, 'float32', 1) as tf.Tensor4D;
   const pixels = image.dataSync() as Float32Array;
 
-  await say(`building ${name} and its deploy file`);
+  await say(`building ${name}, its deploy file and ${real}`);
   const binary = createModel(name, { inputSize, classes, seed: 1 });
   const bytes = exportModel(binary, {
     model: name,
@@ -94,10 +81,34 @@ export async function measureSpeed(options: SpeedOptions = {}): Promise<SpeedRep
     source: { weights: 'random (speed only)' },
   });
   const net = await PackedNet.load(bytes, options.kernels);
-  await say('(a) the packed engine');
-  const engineMs = await time(() => net.run(pixels), runs, 10, pause);
+  const realModel = createModel(real, { inputSize, classes, seed: 1 });
+  const contenders = [
+    { run: () => net.run(pixels), warmup: 10, ms: [] as number[] }, // wasm tiers up meanwhile
+    { run: tfjsPredict(binary, image), warmup: 2, ms: [] as number[] },
+    { run: tfjsPredict(realModel, image), warmup: 2, ms: [] as number[] },
+  ];
+  await say('warming up');
+  for (const { run, warmup } of contenders) for (let i = 0; i < warmup; i++) run();
+  // Round-robin, so that a slower spell of the machine slows (a), (b) and (c) alike.
   const profiles: OpProfile[][] = [];
-  for (let i = 0; i < runs; i++) profiles.push(net.profile(pixels).ops);
+  for (let round = 1; round <= runs; round++) {
+    await say(`round ${round} of ${runs}: (a), (b), (c)`);
+    for (const { run, ms } of contenders) {
+      await pause();
+      const start = performance.now();
+      run();
+      ms.push(performance.now() - start);
+    }
+    profiles.push(net.profile(pixels).ops);
+  }
+  binary.dispose();
+  realModel.dispose();
+  image.dispose();
+  const [engineMs, emulatedMs, realMs] = contenders.map(({ ms }) => median(ms)) as [
+    number,
+    number,
+    number,
+  ];
   const ops = (profiles[0] as OpProfile[]).map((op, i) => ({
     ...op,
     ms: Math.min(...profiles.map((p) => (p[i] as OpProfile).ms)),
@@ -105,15 +116,6 @@ export async function measureSpeed(options: SpeedOptions = {}): Promise<SpeedRep
   const binaryOps = ops.filter((op) => op.op === 'binaryConv');
   const binaryMacs = binaryOps.reduce((sum, op) => sum + op.binaryMacs, 0);
   const binaryMs = binaryOps.reduce((sum, op) => sum + op.ms, 0);
-
-  await say(`(b) ${name} float-emulated on tfjs`);
-  const emulatedMs = await time(tfjsPredict(binary, image), runs, 2, pause);
-  binary.dispose();
-  await say(`(c) ${real} on tfjs`);
-  const realModel = createModel(real, { inputSize, classes, seed: 1 });
-  const realMs = await time(tfjsPredict(realModel, image), runs, 2, pause);
-  realModel.dispose();
-  image.dispose();
   await say('popcount ceiling');
   const popcountPeak = await popcountThroughput(options.kernels);
   return {
