@@ -287,6 +287,96 @@ function mismatches4(x: usize, step: usize, row: usize, wt: usize, k: i32, span:
   return i32x4(<i32>c0, <i32>c1, <i32>c2, <i32>c3);
 }
 
+/**
+ * mismatches4 for k = 3 and stride 1, where the four windows of a kernel row share 6 pixels:
+ * each word of those pixels is loaded once, not once per window. Inlined where `words` is a
+ * constant, so that every load has a fixed offset.
+ */
+// @ts-ignore: decorator
+@inline
+function mismatches4Stride1(x: usize, row: usize, wt: usize, words: i32): v128 {
+  let c0: u64 = 0,
+    c1: u64 = 0,
+    c2: u64 = 0,
+    c3: u64 = 0;
+  const pitch = (<usize>words) << 3; // bytes per pixel, and per kernel tap
+  const rowBytes = <usize>3 * pitch;
+  for (let ky = 0; ky < 3; ky++) {
+    const end = wt + pitch;
+    for (let delta = x - wt; wt < end; wt += 8) {
+      const a = wt + delta;
+      let w = load<u64>(wt);
+      const a1 = load<u64>(a + pitch);
+      const a2 = load<u64>(a + 2 * pitch);
+      const a3 = load<u64>(a + rowBytes);
+      c0 += popcnt<u64>(load<u64>(a) ^ w);
+      c1 += popcnt<u64>(a1 ^ w);
+      c2 += popcnt<u64>(a2 ^ w);
+      c3 += popcnt<u64>(a3 ^ w);
+      w = load<u64>(wt + pitch);
+      const a4 = load<u64>(a + 4 * pitch);
+      c0 += popcnt<u64>(a1 ^ w);
+      c1 += popcnt<u64>(a2 ^ w);
+      c2 += popcnt<u64>(a3 ^ w);
+      c3 += popcnt<u64>(a4 ^ w);
+      w = load<u64>(wt + 2 * pitch);
+      c0 += popcnt<u64>(a2 ^ w);
+      c1 += popcnt<u64>(a3 ^ w);
+      c2 += popcnt<u64>(a4 ^ w);
+      c3 += popcnt<u64>(load<u64>(a + 5 * pitch) ^ w);
+    }
+    x += row;
+    wt += rowBytes - pitch;
+  }
+  return i32x4(<i32>c0, <i32>c1, <i32>c2, <i32>c3);
+}
+
+/** mismatches4Stride1 for one word per pixel (64 channels), without the loop over words. */
+function mismatches4Stride1OneWord(x: usize, row: usize, wt: usize): v128 {
+  let c0: u64 = 0,
+    c1: u64 = 0,
+    c2: u64 = 0,
+    c3: u64 = 0;
+  for (let ky = 0; ky < 3; ky++) {
+    let w = load<u64>(wt);
+    const a1 = load<u64>(x, 8);
+    const a2 = load<u64>(x, 16);
+    const a3 = load<u64>(x, 24);
+    c0 += popcnt<u64>(load<u64>(x) ^ w);
+    c1 += popcnt<u64>(a1 ^ w);
+    c2 += popcnt<u64>(a2 ^ w);
+    c3 += popcnt<u64>(a3 ^ w);
+    w = load<u64>(wt, 8);
+    const a4 = load<u64>(x, 32);
+    c0 += popcnt<u64>(a1 ^ w);
+    c1 += popcnt<u64>(a2 ^ w);
+    c2 += popcnt<u64>(a3 ^ w);
+    c3 += popcnt<u64>(a4 ^ w);
+    w = load<u64>(wt, 16);
+    c0 += popcnt<u64>(a2 ^ w);
+    c1 += popcnt<u64>(a3 ^ w);
+    c2 += popcnt<u64>(a4 ^ w);
+    c3 += popcnt<u64>(load<u64>(x, 40) ^ w);
+    x += row;
+    wt += 24;
+  }
+  return i32x4(<i32>c0, <i32>c1, <i32>c2, <i32>c3);
+}
+
+/**
+ * mismatches4 of a 3x3 stride-1 conv, with the usual word counts (64-512 channels) as constants:
+ * their loops run 1.1-1.5x faster than those of a variable count.
+ */
+// @ts-ignore: decorator
+@inline
+function mismatches4Same3x3(x: usize, row: usize, wt: usize, words: i32): v128 {
+  if (words == 1) return mismatches4Stride1OneWord(x, row, wt);
+  if (words == 2) return mismatches4Stride1(x, row, wt, 2);
+  if (words == 4) return mismatches4Stride1(x, row, wt, 4);
+  if (words == 8) return mismatches4Stride1(x, row, wt, 8);
+  return mismatches4Stride1(x, row, wt, words);
+}
+
 /** Mismatches of one output channel's weights with one input window (see mismatches4). */
 function mismatches(x: usize, row: usize, wt: usize, k: i32, span: i32): i32 {
   let count: u64 = 0;
@@ -346,6 +436,7 @@ export function binaryConv(
   const step = (<usize>(stride * words)) << 3;
   const channelBytes = (<usize>(k * span)) << 3;
   const pixelBytes = (<usize>cout) << 2;
+  const stride1 = k == 3 && stride == 1;
   for (let oy = 0; oy < oh; oy++) {
     const iy = oy * stride - padTop; // input row of the windows' first kernel row
     const rowBases =
@@ -364,7 +455,9 @@ export function binaryConv(
       for (let co = 0; co < cout; co++) {
         const counts =
           n == 4
-            ? mismatches4(x, step, row, wt, k, span)
+            ? stride1
+              ? mismatches4Same3x3(x, row, wt, words)
+              : mismatches4(x, step, row, wt, k, span)
             : i32x4(
                 mismatches(x, row, wt, k, span),
                 mismatches(x + s1, row, wt, k, span),
