@@ -288,93 +288,118 @@ function mismatches4(x: usize, step: usize, row: usize, wt: usize, k: i32, span:
 }
 
 /**
- * mismatches4 for k = 3 and stride 1, where the four windows of a kernel row share 6 pixels:
- * each word of those pixels is loaded once, not once per window. Inlined where `words` is a
- * constant, so that every load has a fixed offset.
+ * Mismatches of two output channels' weights (`wt`, and the next channel's 9 taps later) with
+ * four windows of a 3x3 stride-1 conv, one word per pixel; stored as [pixel][channel] i32 at `at`
+ * (pixels `pixelBytes` apart). The four windows of a kernel row share 6 input words, so each
+ * input word is loaded once for up to 6 popcounts, and each weight word once for 4.
+ */
+function pairMismatchesOneWord(x: usize, row: usize, wt: usize, at: usize, pixelBytes: usize): void {
+  let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0; // first channel, pixels 0-3
+  let d0: u64 = 0, d1: u64 = 0, d2: u64 = 0, d3: u64 = 0; // second channel
+  for (let ky = 0; ky < 3; ky++) {
+    let w = load<u64>(wt);
+    let v = load<u64>(wt, 72);
+    const a0 = load<u64>(x);
+    const a1 = load<u64>(x, 8);
+    const a2 = load<u64>(x, 16);
+    const a3 = load<u64>(x, 24);
+    c0 += popcnt<u64>(a0 ^ w); d0 += popcnt<u64>(a0 ^ v);
+    c1 += popcnt<u64>(a1 ^ w); d1 += popcnt<u64>(a1 ^ v);
+    c2 += popcnt<u64>(a2 ^ w); d2 += popcnt<u64>(a2 ^ v);
+    c3 += popcnt<u64>(a3 ^ w); d3 += popcnt<u64>(a3 ^ v);
+    w = load<u64>(wt, 8);
+    v = load<u64>(wt, 80);
+    const a4 = load<u64>(x, 32);
+    c0 += popcnt<u64>(a1 ^ w); d0 += popcnt<u64>(a1 ^ v);
+    c1 += popcnt<u64>(a2 ^ w); d1 += popcnt<u64>(a2 ^ v);
+    c2 += popcnt<u64>(a3 ^ w); d2 += popcnt<u64>(a3 ^ v);
+    c3 += popcnt<u64>(a4 ^ w); d3 += popcnt<u64>(a4 ^ v);
+    w = load<u64>(wt, 16);
+    v = load<u64>(wt, 88);
+    const a5 = load<u64>(x, 40);
+    c0 += popcnt<u64>(a2 ^ w); d0 += popcnt<u64>(a2 ^ v);
+    c1 += popcnt<u64>(a3 ^ w); d1 += popcnt<u64>(a3 ^ v);
+    c2 += popcnt<u64>(a4 ^ w); d2 += popcnt<u64>(a4 ^ v);
+    c3 += popcnt<u64>(a5 ^ w); d3 += popcnt<u64>(a5 ^ v);
+    x += row;
+    wt += 24;
+  }
+  storePairs(at, pixelBytes, c0, d0, c1, d1, c2, d2, c3, d3);
+}
+
+/**
+ * pairMismatchesOneWord for `words` words per pixel. Inlined where `words` is a constant, so
+ * that every load has a fixed offset: that makes the loop 1.1-1.5x faster.
  */
 // @ts-ignore: decorator
 @inline
-function mismatches4Stride1(x: usize, row: usize, wt: usize, words: i32): v128 {
-  let c0: u64 = 0,
-    c1: u64 = 0,
-    c2: u64 = 0,
-    c3: u64 = 0;
+function pairMismatches(
+  x: usize, row: usize, wt: usize, words: i32, at: usize, pixelBytes: usize,
+): void {
+  let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0;
+  let d0: u64 = 0, d1: u64 = 0, d2: u64 = 0, d3: u64 = 0;
   const pitch = (<usize>words) << 3; // bytes per pixel, and per kernel tap
   const rowBytes = <usize>3 * pitch;
+  const next = <usize>3 * rowBytes; // the second channel's weights
   for (let ky = 0; ky < 3; ky++) {
     const end = wt + pitch;
     for (let delta = x - wt; wt < end; wt += 8) {
       const a = wt + delta;
       let w = load<u64>(wt);
+      let v = load<u64>(wt + next);
+      const a0 = load<u64>(a);
       const a1 = load<u64>(a + pitch);
       const a2 = load<u64>(a + 2 * pitch);
       const a3 = load<u64>(a + rowBytes);
-      c0 += popcnt<u64>(load<u64>(a) ^ w);
-      c1 += popcnt<u64>(a1 ^ w);
-      c2 += popcnt<u64>(a2 ^ w);
-      c3 += popcnt<u64>(a3 ^ w);
+      c0 += popcnt<u64>(a0 ^ w); d0 += popcnt<u64>(a0 ^ v);
+      c1 += popcnt<u64>(a1 ^ w); d1 += popcnt<u64>(a1 ^ v);
+      c2 += popcnt<u64>(a2 ^ w); d2 += popcnt<u64>(a2 ^ v);
+      c3 += popcnt<u64>(a3 ^ w); d3 += popcnt<u64>(a3 ^ v);
       w = load<u64>(wt + pitch);
+      v = load<u64>(wt + next + pitch);
       const a4 = load<u64>(a + 4 * pitch);
-      c0 += popcnt<u64>(a1 ^ w);
-      c1 += popcnt<u64>(a2 ^ w);
-      c2 += popcnt<u64>(a3 ^ w);
-      c3 += popcnt<u64>(a4 ^ w);
+      c0 += popcnt<u64>(a1 ^ w); d0 += popcnt<u64>(a1 ^ v);
+      c1 += popcnt<u64>(a2 ^ w); d1 += popcnt<u64>(a2 ^ v);
+      c2 += popcnt<u64>(a3 ^ w); d2 += popcnt<u64>(a3 ^ v);
+      c3 += popcnt<u64>(a4 ^ w); d3 += popcnt<u64>(a4 ^ v);
       w = load<u64>(wt + 2 * pitch);
-      c0 += popcnt<u64>(a2 ^ w);
-      c1 += popcnt<u64>(a3 ^ w);
-      c2 += popcnt<u64>(a4 ^ w);
-      c3 += popcnt<u64>(load<u64>(a + 5 * pitch) ^ w);
+      v = load<u64>(wt + next + 2 * pitch);
+      const a5 = load<u64>(a + 5 * pitch);
+      c0 += popcnt<u64>(a2 ^ w); d0 += popcnt<u64>(a2 ^ v);
+      c1 += popcnt<u64>(a3 ^ w); d1 += popcnt<u64>(a3 ^ v);
+      c2 += popcnt<u64>(a4 ^ w); d2 += popcnt<u64>(a4 ^ v);
+      c3 += popcnt<u64>(a5 ^ w); d3 += popcnt<u64>(a5 ^ v);
     }
     x += row;
     wt += rowBytes - pitch;
   }
-  return i32x4(<i32>c0, <i32>c1, <i32>c2, <i32>c3);
+  storePairs(at, pixelBytes, c0, d0, c1, d1, c2, d2, c3, d3);
 }
 
-/** mismatches4Stride1 for one word per pixel (64 channels), without the loop over words. */
-function mismatches4Stride1OneWord(x: usize, row: usize, wt: usize): v128 {
-  let c0: u64 = 0,
-    c1: u64 = 0,
-    c2: u64 = 0,
-    c3: u64 = 0;
-  for (let ky = 0; ky < 3; ky++) {
-    let w = load<u64>(wt);
-    const a1 = load<u64>(x, 8);
-    const a2 = load<u64>(x, 16);
-    const a3 = load<u64>(x, 24);
-    c0 += popcnt<u64>(load<u64>(x) ^ w);
-    c1 += popcnt<u64>(a1 ^ w);
-    c2 += popcnt<u64>(a2 ^ w);
-    c3 += popcnt<u64>(a3 ^ w);
-    w = load<u64>(wt, 8);
-    const a4 = load<u64>(x, 32);
-    c0 += popcnt<u64>(a1 ^ w);
-    c1 += popcnt<u64>(a2 ^ w);
-    c2 += popcnt<u64>(a3 ^ w);
-    c3 += popcnt<u64>(a4 ^ w);
-    w = load<u64>(wt, 16);
-    c0 += popcnt<u64>(a2 ^ w);
-    c1 += popcnt<u64>(a3 ^ w);
-    c2 += popcnt<u64>(a4 ^ w);
-    c3 += popcnt<u64>(load<u64>(x, 40) ^ w);
-    x += row;
-    wt += 24;
-  }
-  return i32x4(<i32>c0, <i32>c1, <i32>c2, <i32>c3);
-}
-
-/**
- * mismatches4 of a 3x3 stride-1 conv, with the usual word counts (64-512 channels) as constants:
- * their loops run 1.1-1.5x faster than those of a variable count.
- */
+/** Stores the counts of two adjacent channels for four pixels (see pairMismatchesOneWord). */
 // @ts-ignore: decorator
 @inline
-function mismatches4Same3x3(x: usize, row: usize, wt: usize, words: i32): v128 {
-  if (words == 1) return mismatches4Stride1OneWord(x, row, wt);
-  if (words == 2) return mismatches4Stride1(x, row, wt, 2);
-  if (words == 4) return mismatches4Stride1(x, row, wt, 4);
-  if (words == 8) return mismatches4Stride1(x, row, wt, 8);
-  return mismatches4Stride1(x, row, wt, words);
+function storePairs(
+  at: usize, pixelBytes: usize,
+  c0: u64, d0: u64, c1: u64, d1: u64, c2: u64, d2: u64, c3: u64, d3: u64,
+): void {
+  store<u64>(at, (d0 << 32) | c0);
+  store<u64>(at + pixelBytes, (d1 << 32) | c1);
+  store<u64>(at + 2 * pixelBytes, (d2 << 32) | c2);
+  store<u64>(at + 3 * pixelBytes, (d3 << 32) | c3);
+}
+
+/** pairMismatches with the usual word counts (64-512 channels) as constants. */
+// @ts-ignore: decorator
+@inline
+function pairMismatches3x3(
+  x: usize, row: usize, wt: usize, words: i32, at: usize, pixelBytes: usize,
+): void {
+  if (words == 1) pairMismatchesOneWord(x, row, wt, at, pixelBytes);
+  else if (words == 2) pairMismatches(x, row, wt, 2, at, pixelBytes);
+  else if (words == 4) pairMismatches(x, row, wt, 4, at, pixelBytes);
+  else if (words == 8) pairMismatches(x, row, wt, 8, at, pixelBytes);
+  else pairMismatches(x, row, wt, words, at, pixelBytes);
 }
 
 /** Mismatches of one output channel's weights with one input window (see mismatches4). */
@@ -402,9 +427,10 @@ function mismatches(x: usize, row: usize, wt: usize, k: i32, span: i32): i32 {
  * on which taps of the window are in bounds, and the runtime computes it once, for every
  * distinct window position, as `bases` [row case][column case][cout] (i32), where `rowCase[oy]`
  * and `colCase[ox]` (i32) number the cases and `colCases` counts the column cases.
- * Output pixels go four at a time along a row, so that each weight word is loaded once for four;
- * their mismatch counts wait in `scratch` (4 * cout i32) for a SIMD pass over the channels.
- * cout must be a multiple of 4.
+ * Output pixels go four at a time along a row, so that each weight word is loaded once for four
+ * (3x3 stride-1 convs also take two output channels at a time and load each input word once for
+ * the windows that share it: pairMismatches); their mismatch counts wait in `scratch`
+ * (4 * cout i32) for a SIMD pass over the channels. cout must be a multiple of 4.
  */
 export function binaryConv(
   input: usize,
@@ -452,24 +478,29 @@ export function binaryConv(
       const s2 = min<usize>(2, last) * step;
       const s3 = last * step;
       let wt = weights;
-      for (let co = 0; co < cout; co++) {
-        const counts =
-          n == 4
-            ? stride1
-              ? mismatches4Same3x3(x, row, wt, words)
-              : mismatches4(x, step, row, wt, k, span)
-            : i32x4(
-                mismatches(x, row, wt, k, span),
-                mismatches(x + s1, row, wt, k, span),
-                mismatches(x + s2, row, wt, k, span),
-                mismatches(x + s3, row, wt, k, span),
-              );
-        const at = scratch + ((<usize>co) << 2);
-        store<i32>(at, i32x4.extract_lane(counts, 0));
-        store<i32>(at + pixelBytes, i32x4.extract_lane(counts, 1));
-        store<i32>(at + 2 * pixelBytes, i32x4.extract_lane(counts, 2));
-        store<i32>(at + 3 * pixelBytes, i32x4.extract_lane(counts, 3));
-        wt += channelBytes;
+      if (n == 4 && stride1) {
+        for (let co = 0; co < cout; co += 2) {
+          pairMismatches3x3(x, row, wt, words, scratch + ((<usize>co) << 2), pixelBytes);
+          wt += 2 * channelBytes;
+        }
+      } else {
+        for (let co = 0; co < cout; co++) {
+          const counts =
+            n == 4
+              ? mismatches4(x, step, row, wt, k, span)
+              : i32x4(
+                  mismatches(x, row, wt, k, span),
+                  mismatches(x + s1, row, wt, k, span),
+                  mismatches(x + s2, row, wt, k, span),
+                  mismatches(x + s3, row, wt, k, span),
+                );
+          const at = scratch + ((<usize>co) << 2);
+          store<i32>(at, i32x4.extract_lane(counts, 0));
+          store<i32>(at + pixelBytes, i32x4.extract_lane(counts, 1));
+          store<i32>(at + 2 * pixelBytes, i32x4.extract_lane(counts, 2));
+          store<i32>(at + 3 * pixelBytes, i32x4.extract_lane(counts, 3));
+          wt += channelBytes;
+        }
       }
       for (let p = 0; p < n; p++) {
         const column = load<i32>(colCase + ((<usize>(ox + p)) << 2));
