@@ -293,7 +293,7 @@ function mismatches4(x: usize, step: usize, row: usize, wt: usize, k: i32, span:
  * (pixels `pixelBytes` apart). The four windows of a kernel row share 6 input words, so each
  * input word is loaded once for up to 6 popcounts, and each weight word once for 4.
  */
-function pairMismatchesOneWord(x: usize, row: usize, wt: usize, at: usize, pixelBytes: usize): void {
+function pairMismatchesStride1OneWord(x: usize, row: usize, wt: usize, at: usize, pixelBytes: usize): void {
   let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0; // first channel, pixels 0-3
   let d0: u64 = 0, d1: u64 = 0, d2: u64 = 0, d3: u64 = 0; // second channel
   for (let ky = 0; ky < 3; ky++) {
@@ -328,12 +328,12 @@ function pairMismatchesOneWord(x: usize, row: usize, wt: usize, at: usize, pixel
 }
 
 /**
- * pairMismatchesOneWord for `words` words per pixel. Inlined where `words` is a constant, so
+ * pairMismatchesStride1OneWord for `words` words per pixel. Inlined where `words` is a constant, so
  * that every load has a fixed offset: that makes the loop 1.1-1.5x faster.
  */
 // @ts-ignore: decorator
 @inline
-function pairMismatches(
+function pairMismatchesStride1(
   x: usize, row: usize, wt: usize, words: i32, at: usize, pixelBytes: usize,
 ): void {
   let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0;
@@ -376,7 +376,59 @@ function pairMismatches(
   storePairs(at, pixelBytes, c0, d0, c1, d1, c2, d2, c3, d3);
 }
 
-/** Stores the counts of two adjacent channels for four pixels (see pairMismatchesOneWord). */
+/**
+ * pairMismatchesStride1 for stride 2, where the four windows of a kernel row share 9 pixels
+ * (the first window's last pixel is the second's first, and so on).
+ */
+// @ts-ignore: decorator
+@inline
+function pairMismatchesStride2(
+  x: usize, row: usize, wt: usize, words: i32, at: usize, pixelBytes: usize,
+): void {
+  let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0;
+  let d0: u64 = 0, d1: u64 = 0, d2: u64 = 0, d3: u64 = 0;
+  const pitch = (<usize>words) << 3;
+  const rowBytes = <usize>3 * pitch;
+  const next = <usize>3 * rowBytes;
+  for (let ky = 0; ky < 3; ky++) {
+    const end = wt + pitch;
+    for (let delta = x - wt; wt < end; wt += 8) {
+      const a = wt + delta;
+      let w = load<u64>(wt);
+      let v = load<u64>(wt + next);
+      const a0 = load<u64>(a);
+      const a2 = load<u64>(a + 2 * pitch);
+      const a4 = load<u64>(a + 4 * pitch);
+      const a6 = load<u64>(a + 6 * pitch);
+      c0 += popcnt<u64>(a0 ^ w); d0 += popcnt<u64>(a0 ^ v);
+      c1 += popcnt<u64>(a2 ^ w); d1 += popcnt<u64>(a2 ^ v);
+      c2 += popcnt<u64>(a4 ^ w); d2 += popcnt<u64>(a4 ^ v);
+      c3 += popcnt<u64>(a6 ^ w); d3 += popcnt<u64>(a6 ^ v);
+      w = load<u64>(wt + pitch);
+      v = load<u64>(wt + next + pitch);
+      let b = load<u64>(a + pitch);
+      c0 += popcnt<u64>(b ^ w); d0 += popcnt<u64>(b ^ v);
+      b = load<u64>(a + rowBytes);
+      c1 += popcnt<u64>(b ^ w); d1 += popcnt<u64>(b ^ v);
+      b = load<u64>(a + 5 * pitch);
+      c2 += popcnt<u64>(b ^ w); d2 += popcnt<u64>(b ^ v);
+      b = load<u64>(a + 7 * pitch);
+      c3 += popcnt<u64>(b ^ w); d3 += popcnt<u64>(b ^ v);
+      w = load<u64>(wt + 2 * pitch);
+      v = load<u64>(wt + next + 2 * pitch);
+      b = load<u64>(a + 8 * pitch);
+      c0 += popcnt<u64>(a2 ^ w); d0 += popcnt<u64>(a2 ^ v);
+      c1 += popcnt<u64>(a4 ^ w); d1 += popcnt<u64>(a4 ^ v);
+      c2 += popcnt<u64>(a6 ^ w); d2 += popcnt<u64>(a6 ^ v);
+      c3 += popcnt<u64>(b ^ w); d3 += popcnt<u64>(b ^ v);
+    }
+    x += row;
+    wt += rowBytes - pitch;
+  }
+  storePairs(at, pixelBytes, c0, d0, c1, d1, c2, d2, c3, d3);
+}
+
+/** Stores the counts of two adjacent channels for four pixels (see pairMismatchesStride1OneWord). */
 // @ts-ignore: decorator
 @inline
 function storePairs(
@@ -389,17 +441,21 @@ function storePairs(
   store<u64>(at + 3 * pixelBytes, (d3 << 32) | c3);
 }
 
-/** pairMismatches with the usual word counts (64-512 channels) as constants. */
+/** The pair kernels of a 3x3 conv, with the usual word counts (64-512 channels) as constants. */
 // @ts-ignore: decorator
 @inline
 function pairMismatches3x3(
-  x: usize, row: usize, wt: usize, words: i32, at: usize, pixelBytes: usize,
+  x: usize, row: usize, wt: usize, words: i32, stride: i32, at: usize, pixelBytes: usize,
 ): void {
-  if (words == 1) pairMismatchesOneWord(x, row, wt, at, pixelBytes);
-  else if (words == 2) pairMismatches(x, row, wt, 2, at, pixelBytes);
-  else if (words == 4) pairMismatches(x, row, wt, 4, at, pixelBytes);
-  else if (words == 8) pairMismatches(x, row, wt, 8, at, pixelBytes);
-  else pairMismatches(x, row, wt, words, at, pixelBytes);
+  if (stride == 1 && words == 1) pairMismatchesStride1OneWord(x, row, wt, at, pixelBytes);
+  else if (stride == 1 && words == 2) pairMismatchesStride1(x, row, wt, 2, at, pixelBytes);
+  else if (stride == 1 && words == 4) pairMismatchesStride1(x, row, wt, 4, at, pixelBytes);
+  else if (stride == 1 && words == 8) pairMismatchesStride1(x, row, wt, 8, at, pixelBytes);
+  else if (stride == 1) pairMismatchesStride1(x, row, wt, words, at, pixelBytes);
+  else if (words == 1) pairMismatchesStride2(x, row, wt, 1, at, pixelBytes);
+  else if (words == 2) pairMismatchesStride2(x, row, wt, 2, at, pixelBytes);
+  else if (words == 4) pairMismatchesStride2(x, row, wt, 4, at, pixelBytes);
+  else pairMismatchesStride2(x, row, wt, words, at, pixelBytes);
 }
 
 /** Mismatches of one output channel's weights with one input window (see mismatches4). */
@@ -428,8 +484,8 @@ function mismatches(x: usize, row: usize, wt: usize, k: i32, span: i32): i32 {
  * distinct window position, as `bases` [row case][column case][cout] (i32), where `rowCase[oy]`
  * and `colCase[ox]` (i32) number the cases and `colCases` counts the column cases.
  * Output pixels go four at a time along a row, so that each weight word is loaded once for four
- * (3x3 stride-1 convs also take two output channels at a time and load each input word once for
- * the windows that share it: pairMismatches); their mismatch counts wait in `scratch`
+ * (3x3 convs also take two output channels at a time and load each input word once for the
+ * windows that share it: pairMismatches3x3); their mismatch counts wait in `scratch`
  * (4 * cout i32) for a SIMD pass over the channels. cout must be a multiple of 4.
  */
 export function binaryConv(
@@ -462,7 +518,7 @@ export function binaryConv(
   const step = (<usize>(stride * words)) << 3;
   const channelBytes = (<usize>(k * span)) << 3;
   const pixelBytes = (<usize>cout) << 2;
-  const stride1 = k == 3 && stride == 1;
+  const pairs = k == 3 && (stride == 1 || stride == 2); // see pairMismatches3x3
   for (let oy = 0; oy < oh; oy++) {
     const iy = oy * stride - padTop; // input row of the windows' first kernel row
     const rowBases =
@@ -478,9 +534,9 @@ export function binaryConv(
       const s2 = min<usize>(2, last) * step;
       const s3 = last * step;
       let wt = weights;
-      if (n == 4 && stride1) {
+      if (n == 4 && pairs) {
         for (let co = 0; co < cout; co += 2) {
-          pairMismatches3x3(x, row, wt, words, scratch + ((<usize>co) << 2), pixelBytes);
+          pairMismatches3x3(x, row, wt, words, stride, scratch + ((<usize>co) << 2), pixelBytes);
           wt += 2 * channelBytes;
         }
       } else {
