@@ -361,8 +361,9 @@ function mountSpeed(root: HTMLElement): void {
       `The 1-bit convolutions do ${billions(report.binaryMacs, 2)} binary multiply-accumulates ` +
         `per image. The engine ran them at ${billions(report.binaryOpsPerSecond)} per second: ` +
         `${percent(report.binaryOpsPerSecond / report.popcountPeak)} of the ` +
-        `${billions(report.popcountPeak)} per second that the bare XOR + popcount loop ` +
-        'reaches on this core with its data in the fastest cache, the ceiling for this code.',
+        `${billions(report.popcountPeak)} per second that their fastest inner loop (XOR and ` +
+        'popcount for two channels and four pixels) reaches on this core with its data in the ' +
+        'fastest cache, the ceiling for this code.',
     );
 
     const steps = report.ops.map((op, i) => `${i + 1}. ${op.name}`);

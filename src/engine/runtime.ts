@@ -23,7 +23,7 @@ interface Kernels {
   packSigns(input: number, h: number, w: number, c: number, out: number, border: number): void;
   binaryConv(...args: number[]): void;
   addActivate(input: number, residual: number, n: number, activation: number, out: number): void;
-  popcountPeak(a: number, b: number, words: number, rounds: number): number;
+  popcountPeak(input: number, weights: number, counts: number, rounds: number): number;
 }
 
 /** The compiled kernels, or where to get them: bytes, a URL, or a fetch Response. */
@@ -488,23 +488,29 @@ export class PackedNet {
 }
 
 /**
- * Binary ops per second of the kernels' inner loop (xor + popcount on 64-bit words in L1),
- * the ceiling a 1-bit convolution can reach on this core.
+ * Binary ops per second of the 1-bit convs' fastest inner loop with its data in L1 (see the
+ * kernels' popcountPeak): the ceiling a 1-bit convolution can reach on this core.
  */
 export async function popcountThroughput(kernels?: KernelSource, seconds = 0.5): Promise<number> {
   const k = await instantiateKernels(kernels);
   const arena = new Arena(k);
-  const words = 1024; // 40 KiB in all: L1-resident
-  const a = arena.allocate(4 * words * 8);
-  const b = arena.allocate(words * 8);
-  const bytes = new Uint8Array(k.memory.buffer, a, 5 * words * 8);
+  const input = arena.allocate(18 * 8);
+  const weights = arena.allocate(18 * 8);
+  const counts = arena.allocate(8 * 4);
+  const bytes = new Uint8Array(k.memory.buffer, input, 36 * 8); // input and weights
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
-  let rounds = 64;
-  for (;;) {
+  const opsPerRound = 2 * 4 * 9 * 64; // channels x pixels x taps x bits
+  const rate = (rounds: number) => {
     const start = performance.now();
-    k.popcountPeak(a, b, words, rounds);
-    const elapsed = (performance.now() - start) / 1000;
-    if (elapsed > seconds) return (4 * rounds * words * 64) / elapsed;
-    rounds *= 2;
+    k.popcountPeak(input, weights, counts, rounds);
+    return (rounds * opsPerRound) / ((performance.now() - start) / 1000);
+  };
+  let rounds = 1024;
+  while ((rounds * opsPerRound) / rate(rounds) < 0.02) rounds *= 2; // until a call takes 20 ms
+  // The fastest of repeated calls: other load on the machine only ever slows a call down.
+  let best = 0;
+  for (const begin = performance.now(); performance.now() - begin < seconds * 1000;) {
+    best = Math.max(best, rate(rounds));
   }
+  return best;
 }

@@ -580,14 +580,12 @@ export function binaryConv(
 }
 
 /**
- * The kernels' popcount ceiling: `rounds` passes of the binary conv's inner loop (xor + popcount
- * of `words` weight words against four streams of input words, all L1-resident). `a` holds
- * 4 * words words, `b` words words.
+ * The kernels' popcount ceiling: `rounds` calls of the 1-bit convs' fastest inner loop (two
+ * channels x four pixels of a 3x3 stride-1 conv with 64 input channels, 4608 binary
+ * multiply-accumulates) on L1-resident data: `input` holds 3 rows of 6 words, `weights` 18
+ * words, `counts` 8 i32. Returns the mismatches of the last call's first pixel and channel.
  */
-export function popcountPeak(a: usize, b: usize, words: i32, rounds: i32): i32 {
-  let count = i32x4.splat(0);
-  for (let r = 0; r < rounds; r++) {
-    count = i32x4.add(count, mismatches4(a, (<usize>words) << 3, 0, b, 1, words));
-  }
-  return i32x4.extract_lane(count, 0) + i32x4.extract_lane(count, 3);
+export function popcountPeak(input: usize, weights: usize, counts: usize, rounds: i32): i32 {
+  for (let r = 0; r < rounds; r++) pairMismatchesStride1OneWord(input, 48, weights, counts, 8);
+  return load<i32>(counts);
 }
