@@ -18,6 +18,8 @@ interface Kernels {
   heapBase(): number;
   padF32(...args: number[]): void;
   convF32(...args: number[]): void;
+  phaseSplit(...args: number[]): void;
+  conv7x7s2Winograd(...args: number[]): void;
   pool(...args: number[]): void;
   globalAveragePool(input: number, pixels: number, c: number, out: number): void;
   packSigns(input: number, h: number, w: number, c: number, out: number, border: number): void;
@@ -151,6 +153,52 @@ function packWeights(bits: Uint8Array, cout: number, taps: number, cin: number):
 }
 
 /**
+ * Winograd F(2x2, 4x4) filter transform G' (5x4) for the points 0, 1, -1, 1/2 and infinity,
+ * with the input transform's scales (1, 1/2, 1/6, 8/3, 1/2) moved in (see the kernels).
+ */
+const WINOGRAD_G = [
+  [1, 0, 0, 0],
+  [1 / 2, 1 / 2, 1 / 2, 1 / 2],
+  [1 / 6, -1 / 6, 1 / 6, -1 / 6],
+  [8 / 3, 4 / 3, 2 / 3, 1 / 3],
+  [0, 0, 0, 1 / 2],
+];
+
+/**
+ * The weights of a 7x7 stride-2 conv ([7][7][cin][cout]) as conv7x7s2Winograd takes them:
+ * split into the 4x4 kernels of the input's four phases (channel (2py + px) * cin + c holds
+ * taps [2a + py][2b + px], 0 past the 7x7), each transformed to G' g G'^T: [25][4 * cin][cout].
+ */
+function winogradWeights(weights: Float32Array, cin: number, cout: number): Float32Array {
+  const chans = 4 * cin;
+  const u = new Float32Array(25 * chans * cout);
+  const tap = (ky: number, kx: number, c: number, co: number) =>
+    ky < 7 && kx < 7 ? (weights[((ky * 7 + kx) * cin + c) * cout + co] as number) : 0;
+  for (let py = 0; py < 2; py++) {
+    for (let px = 0; px < 2; px++) {
+      for (let c = 0; c < cin; c++) {
+        const ch = (2 * py + px) * cin + c;
+        for (let co = 0; co < cout; co++) {
+          for (let i = 0; i < 5; i++) {
+            for (let j = 0; j < 5; j++) {
+              let sum = 0;
+              for (let a = 0; a < 4; a++) {
+                for (let b = 0; b < 4; b++) {
+                  const g = WINOGRAD_G[i]![a]! * WINOGRAD_G[j]![b]!;
+                  if (g !== 0) sum += g * tap(2 * a + py, 2 * b + px, c, co);
+                }
+              }
+              u[((i * 5 + j) * chans + ch) * cout + co] = sum;
+            }
+          }
+        }
+      }
+    }
+  }
+  return u;
+}
+
+/**
  * Which taps of a `kernel`-wide window fall inside an input of `size` pixels, for each of the
  * `out` output positions along one axis: the distinct ranges [first, end) and each position's
  * range number.
@@ -278,18 +326,38 @@ export class PackedNet {
           const gy = windowGeometry(h, op.kernel, op.stride, op.padding);
           const gx = windowGeometry(w, op.kernel, op.stride, op.padding);
           shape = [gy.out, gx.out, op.cout];
-          const weights = arena.copy(readFloats(file, op.weights));
           const bias = arena.copy(readFloats(file, op.bias));
-          const [top, bottom, left, right] = [gy.before, gy.after, gx.before, gx.after];
-          const padded = top + bottom + left + right > 0;
-          const [hp, wp] = [h + top + bottom, w + left + right];
-          const source = padded ? arena.allocate(hp * wp * c * 4) : input;
           const out = arena.allocate(gy.out * gx.out * op.cout * 4);
           floats.set(op.output, out);
           realMacs = gy.out * gx.out * op.cout * op.kernel * op.kernel * c;
           const residual = op.residual === undefined ? 0 : residualOf(op, op.residual, shape);
           const activation = ACTIVATIONS[op.activation ?? 'none'];
           const length = shape[0] * shape[1] * shape[2];
+          const finish = () => {
+            if (residual !== 0 || activation !== 0) {
+              k.addActivate(out, residual, length, activation, out);
+            }
+          };
+          if (op.kernel === 7 && op.stride === 2) {
+            // The ResNet stem, by Winograd's algorithm: half the multiplies of a direct conv.
+            const chans = 4 * c;
+            const [ph, pw] = [2 * Math.ceil(gy.out / 2) + 3, 2 * Math.ceil(gx.out / 2) + 3];
+            const phases = arena.allocate(ph * pw * chans * 4);
+            const u = arena.copy(winogradWeights(readFloats(file, op.weights), c, op.cout));
+            const v = arena.allocate(4 * 25 * chans * 4);
+            const m = arena.allocate((4 * 25 * 8 + 25 * chans) * 4);
+            run = () => {
+              k.phaseSplit(input, h, w, c, gy.before, gx.before, phases, ph, pw);
+              k.conv7x7s2Winograd(phases, pw, chans, u, bias, op.cout, out, ...shape, v, m);
+              finish();
+            };
+            break;
+          }
+          const weights = arena.copy(readFloats(file, op.weights));
+          const [top, bottom, left, right] = [gy.before, gy.after, gx.before, gx.after];
+          const padded = top + bottom + left + right > 0;
+          const [hp, wp] = [h + top + bottom, w + left + right];
+          const source = padded ? arena.allocate(hp * wp * c * 4) : input;
           // A 1x1 stride-1 conv is a matrix product over all pixels: one row of h*w pixels
           // lets the kernel block 4 pixels everywhere, not only within each image row.
           const flat = op.kernel === 1 && op.stride === 1 && !padded;
@@ -297,9 +365,7 @@ export class PackedNet {
           run = () => {
             if (padded) k.padF32(input, h, w, c, source, top, left, bottom, right);
             k.convF32(source, wp, c, weights, bias, op.cout, op.kernel, op.stride, out, ...rows);
-            if (residual !== 0 || activation !== 0) {
-              k.addActivate(out, residual, length, activation, out);
-            }
+            finish();
           };
           break;
         }

@@ -125,6 +125,202 @@ export function convF32(
 }
 
 /**
+ * The polyphase form of a stride-2 convolution's input: out[i][j][(2py + px) * c + ch] =
+ * input[2i + py - top][2j + px - left][ch], 0 outside the h x w input, for i < ph, j < pw.
+ * A stride-2 k x k convolution of the input is a stride-1 ceil(k/2)-square one of this.
+ */
+export function phaseSplit(
+  input: usize,
+  h: i32,
+  w: i32,
+  c: i32,
+  top: i32,
+  left: i32,
+  out: usize,
+  ph: i32,
+  pw: i32,
+): void {
+  memory.fill(out, 0, (<usize>(ph * pw * 4 * c)) << 2);
+  for (let i = 0; i < ph; i++) {
+    for (let py = 0; py < 2; py++) {
+      const y = 2 * i + py - top;
+      if (y < 0 || y >= h) continue;
+      // Pixels 2j - left and 2j + 1 - left of row y become channels 2py * c.. of pixel (i, j).
+      const to = out + ((<usize>(i * pw * 4 * c + 2 * py * c)) << 2);
+      const from = input + ((<usize>((y * w - left) * c)) << 2);
+      for (let j = 0; j < pw; j++) {
+        const x = 2 * j - left;
+        const first = x + 1 < 0 ? 2 * c : x < 0 ? c : 0; // the pair's floats inside the row
+        const last = x + 1 < w ? 2 * c : x < w ? c : 0;
+        const pixelTo = to + ((<usize>(j * 4 * c)) << 2);
+        const pixelFrom = from + ((<usize>(2 * j * c)) << 2);
+        for (let f = first; f < last; f++) {
+          store<f32>(pixelTo + ((<usize>f) << 2), load<f32>(pixelFrom + ((<usize>f) << 2)));
+        }
+      }
+    }
+  }
+}
+
+// Winograd's F(2x2, 4x4) with the points 0, 1, -1, 1/2 and infinity, scaled so that the input
+// transform B^T has integer entries (its scales move into the weights' transform, done by the
+// runtime): B^T = [1 -2 -1 2 0; 0 -1 1 2 0; 0 -1 3 -2 0; 0 1 0 -1 0; 0 1 -2 -1 2],
+// A^T = [1 1 1 1 0; 0 1 -1 1/2 1].
+
+/** B^T applied to five vectors `xStep` bytes apart from `x`, written `yStep` bytes apart from `y`. */
+// @ts-ignore: decorator
+@inline
+function inputTransform(x: usize, xStep: usize, y: usize, yStep: usize): void {
+  const x0 = v128.load(x);
+  const x1 = v128.load(x + xStep);
+  const x2 = v128.load(x + 2 * xStep);
+  const x3 = v128.load(x + 3 * xStep);
+  const x4 = v128.load(x + 4 * xStep);
+  const twice3 = f32x4.add(x3, x3);
+  v128.store(y, f32x4.add(f32x4.sub(f32x4.sub(x0, f32x4.add(x1, x1)), x2), twice3));
+  v128.store(y + yStep, f32x4.add(f32x4.sub(x2, x1), twice3));
+  v128.store(y + 2 * yStep, f32x4.sub(f32x4.sub(f32x4.mul(f32x4.splat(3), x2), x1), twice3));
+  v128.store(y + 3 * yStep, f32x4.sub(x1, x3));
+  v128.store(
+    y + 4 * yStep,
+    f32x4.add(f32x4.sub(f32x4.sub(x1, f32x4.add(x2, x2)), x3), f32x4.add(x4, x4)),
+  );
+}
+
+/** Row `q` of a tile's M (five vectors) times A^T's first row: q0 + q1 + q2 + q3. */
+// @ts-ignore: decorator
+@inline
+function rowLeft(q: usize): v128 {
+  return f32x4.add(
+    f32x4.add(v128.load(q), v128.load(q, 16)),
+    f32x4.add(v128.load(q, 32), v128.load(q, 48)),
+  );
+}
+
+/** Row `q` of a tile's M times A^T's second row: q1 - q2 + q3 / 2 + q4. */
+// @ts-ignore: decorator
+@inline
+function rowRight(q: usize, half: v128): v128 {
+  return f32x4.add(
+    f32x4.add(f32x4.sub(v128.load(q, 16), v128.load(q, 32)), f32x4.mul(half, v128.load(q, 48))),
+    v128.load(q, 64),
+  );
+}
+
+/**
+ * A 7x7 stride-2 convolution (the ResNet stem), out = conv + bias, by Winograd's F(2x2, 4x4)
+ * on its polyphase form (see phaseSplit; `phases` is pw pixels wide, `chans` = 4 * cin channels,
+ * with 2 * ceil(oh/2) + 3 rows and 2 * ceil(ow/2) + 3 columns): 4 x 25 multiplies per 2x2
+ * outputs and input channel, where a direct conv does 4 x 49. `u` holds the transformed weights
+ * [25][chans][cout] (see the runtime), cout a multiple of 8. Blocks of 4 tiles x 8 output
+ * channels keep 8 SIMD accumulators in registers; `v` (4 * 25 * chans f32) and `m`
+ * (4 * 25 * 8 f32 + 25 * chans f32) are scratch.
+ */
+export function conv7x7s2Winograd(
+  phases: usize,
+  pw: i32,
+  chans: i32,
+  u: usize,
+  bias: usize,
+  cout: i32,
+  out: usize,
+  oh: i32,
+  ow: i32,
+  v: usize,
+  m: usize,
+): void {
+  const tilesY = (oh + 1) >> 1;
+  const tilesX = (ow + 1) >> 1;
+  const pixel = (<usize>chans) << 2; // bytes per phase pixel
+  const tileV = <usize>25 * pixel; // bytes of one tile's transformed input
+  const t = m + <usize>(8 * 25 * 16); // 25 * chans f32: the input transform's first pass
+  const uPos = pixel * <usize>cout; // bytes of the weights of one of the 25 positions
+  for (let ty = 0; ty < tilesY; ty++) {
+    for (let tx0 = 0; tx0 < tilesX; tx0 += 4) {
+      // Input transform of 4 tiles (the last one repeated past the row's end): V = B^T d B.
+      for (let k = 0; k < 4; k++) {
+        const tx = min(tx0 + k, tilesX - 1);
+        const d = phases + <usize>((2 * ty * pw + 2 * tx) * chans) * 4;
+        const vk = v + <usize>k * tileV;
+        for (let g: usize = 0; g < pixel; g += 16) {
+          for (let col: usize = 0; col < 5; col++) {
+            inputTransform(d + col * pixel + g, <usize>pw * pixel, t + col * pixel + g, 5 * pixel);
+          }
+          for (let row: usize = 0; row < 5; row++) {
+            inputTransform(t + row * 5 * pixel + g, pixel, vk + row * 5 * pixel + g, pixel);
+          }
+        }
+      }
+      for (let co = 0; co < cout; co += 8) {
+        // M[half][tile][pos] = sum over ch of V[tile][pos][ch] * U[pos][ch][co + 4 * half..+3]
+        for (let pos: usize = 0; pos < 25; pos++) {
+          let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+          let w = u + pos * uPos + ((<usize>co) << 2);
+          let x = v + pos * pixel;
+          const end = x + pixel;
+          for (; x < end; x += 4) {
+            const wa = v128.load(w);
+            const wb = v128.load(w, 16);
+            const x0 = v128.load32_splat(x);
+            const x1 = v128.load32_splat(x + tileV);
+            const x2 = v128.load32_splat(x + 2 * tileV);
+            const x3 = v128.load32_splat(x + 3 * tileV);
+            a0 = f32x4.add(a0, f32x4.mul(x0, wa));
+            b0 = f32x4.add(b0, f32x4.mul(x0, wb));
+            a1 = f32x4.add(a1, f32x4.mul(x1, wa));
+            b1 = f32x4.add(b1, f32x4.mul(x1, wb));
+            a2 = f32x4.add(a2, f32x4.mul(x2, wa));
+            b2 = f32x4.add(b2, f32x4.mul(x2, wb));
+            a3 = f32x4.add(a3, f32x4.mul(x3, wa));
+            b3 = f32x4.add(b3, f32x4.mul(x3, wb));
+            w += <usize>cout << 2;
+          }
+          const at = m + pos * 16;
+          v128.store(at, a0);
+          v128.store(at, a1, 400);
+          v128.store(at, a2, 800);
+          v128.store(at, a3, 1200);
+          v128.store(at, b0, 1600);
+          v128.store(at, b1, 2000);
+          v128.store(at, b2, 2400);
+          v128.store(at, b3, 2800);
+        }
+        // Output transform of each tile: Y = A^T M A, plus the bias.
+        const half = f32x4.splat(0.5);
+        for (let k = 0; k < 8; k++) {
+          const tile = k & 3;
+          const c = co + ((k >> 2) << 2);
+          if (tx0 + tile >= tilesX) continue;
+          const b = v128.load(bias + ((<usize>c) << 2));
+          const mk = m + <usize>k * 400;
+          // A^T applied to each row of M, then down the columns.
+          const l0 = rowLeft(mk), r0 = rowRight(mk, half);
+          const l1 = rowLeft(mk + 80), r1 = rowRight(mk + 80, half);
+          const l2 = rowLeft(mk + 160), r2 = rowRight(mk + 160, half);
+          const l3 = rowLeft(mk + 240), r3 = rowRight(mk + 240, half);
+          const l4 = rowLeft(mk + 320), r4 = rowRight(mk + 320, half);
+          const r00 = f32x4.add(b, f32x4.add(f32x4.add(l0, l1), f32x4.add(l2, l3)));
+          const r01 = f32x4.add(b, f32x4.add(f32x4.add(r0, r1), f32x4.add(r2, r3)));
+          const r10 = f32x4.add(b, f32x4.add(f32x4.add(f32x4.sub(l1, l2), f32x4.mul(half, l3)), l4));
+          const r11 = f32x4.add(b, f32x4.add(f32x4.add(f32x4.sub(r1, r2), f32x4.mul(half, r3)), r4));
+          const oy = 2 * ty;
+          const ox = 2 * (tx0 + tile);
+          const o = out + ((<usize>((oy * ow + ox) * cout + c)) << 2);
+          const rowBytes = (<usize>(ow * cout)) << 2;
+          const next = (<usize>cout) << 2;
+          v128.store(o, r00);
+          if (ox + 1 < ow) v128.store(o + next, r01);
+          if (oy + 1 < oh) {
+            v128.store(o + rowBytes, r10);
+            if (ox + 1 < ow) v128.store(o + rowBytes + next, r11);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * Max or average pooling, k x k with stride s, of an h x w x c tensor (c a multiple of 4) with
  * TensorFlow's 'same' padding (padTop/padLeft before; padded cells are ignored: the average
  * divides by the number of cells inside the input).
