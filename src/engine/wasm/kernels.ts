@@ -720,8 +720,11 @@ export function binaryConv(
     const rowBases =
       bases + ((<usize>(load<i32>(rowCase + ((<usize>oy) << 2)) * colCases * cout)) << 2);
     for (let ox = 0; ox < ow;) {
-      const n = min(4, ow - ox); // pixels in this block
-      const ix = ox * stride - padLeft;
+      // Blocks of 4 pixels from bx; a row's last block overlaps the one before rather than
+      // running short (only rows narrower than 4 have short blocks), and skips what it repeats.
+      const bx = ow >= 4 ? min(ox, ow - 4) : ox;
+      const n = min(4, ow - bx); // pixels in this block
+      const ix = bx * stride - padLeft;
       const x = input + ((<usize>(((iy + border) * wp + ix + border) * words)) << 3);
       // Mismatch counts as [pixel][channel]; a short block computes its missing pixels
       // from valid memory (the last window again) and ignores them.
@@ -754,11 +757,11 @@ export function binaryConv(
           wt += channelBytes;
         }
       }
-      for (let p = 0; p < n; p++) {
-        const column = load<i32>(colCase + ((<usize>(ox + p)) << 2));
+      for (let p = ox - bx; p < n; p++) {
+        const column = load<i32>(colCase + ((<usize>(bx + p)) << 2));
         const base = rowBases + ((<usize>(column * cout)) << 2);
         const counts = scratch + <usize>p * pixelBytes;
-        const o = (<usize>((oy * ow + ox + p) * cout)) << 2;
+        const o = (<usize>((oy * ow + bx + p) * cout)) << 2;
         for (let co = 0; co < cout; co += 4) {
           const c = (<usize>co) << 2;
           const dot = i32x4.sub(v128.load(base + c), i32x4.shl(v128.load(counts + c), 1));
@@ -770,7 +773,7 @@ export function binaryConv(
           v128.store(out + o + c, value);
         }
       }
-      ox += n;
+      ox = bx + n;
     }
   }
 }
