@@ -187,26 +187,6 @@ function inputTransform(x: usize, xStep: usize, y: usize, yStep: usize): void {
   );
 }
 
-/** Row `q` of a tile's M (five vectors) times A^T's first row: q0 + q1 + q2 + q3. */
-// @ts-ignore: decorator
-@inline
-function rowLeft(q: usize): v128 {
-  return f32x4.add(
-    f32x4.add(v128.load(q), v128.load(q, 16)),
-    f32x4.add(v128.load(q, 32), v128.load(q, 48)),
-  );
-}
-
-/** Row `q` of a tile's M times A^T's second row: q1 - q2 + q3 / 2 + q4. */
-// @ts-ignore: decorator
-@inline
-function rowRight(q: usize, half: v128): v128 {
-  return f32x4.add(
-    f32x4.add(f32x4.sub(v128.load(q, 16), v128.load(q, 32)), f32x4.mul(half, v128.load(q, 48))),
-    v128.load(q, 64),
-  );
-}
-
 /**
  * A 7x7 stride-2 convolution (the ResNet stem), out = conv + bias, by Winograd's F(2x2, 4x4)
  * on its polyphase form (see phaseSplit; `phases` is pw pixels wide, `chans` = 4 * cin channels,
@@ -293,26 +273,32 @@ export function conv7x7s2Winograd(
           if (tx0 + tile >= tilesX) continue;
           const b = v128.load(bias + ((<usize>c) << 2));
           const mk = m + <usize>k * 400;
-          // A^T applied to each row of M, then down the columns.
-          const l0 = rowLeft(mk), r0 = rowRight(mk, half);
-          const l1 = rowLeft(mk + 80), r1 = rowRight(mk + 80, half);
-          const l2 = rowLeft(mk + 160), r2 = rowRight(mk + 160, half);
-          const l3 = rowLeft(mk + 240), r3 = rowRight(mk + 240, half);
-          const l4 = rowLeft(mk + 320), r4 = rowRight(mk + 320, half);
-          const r00 = f32x4.add(b, f32x4.add(f32x4.add(l0, l1), f32x4.add(l2, l3)));
-          const r01 = f32x4.add(b, f32x4.add(f32x4.add(r0, r1), f32x4.add(r2, r3)));
-          const r10 = f32x4.add(b, f32x4.add(f32x4.add(f32x4.sub(l1, l2), f32x4.mul(half, l3)), l4));
-          const r11 = f32x4.add(b, f32x4.add(f32x4.add(f32x4.sub(r1, r2), f32x4.mul(half, r3)), r4));
+          // A^T applied to each row of M (l: its first row, r: its second), then down the columns.
+          let l0 = b, r0 = b, l1 = b, r1 = b; // the 2x2 outputs
+          for (let row = 0; row < 5; row++) {
+            const q = mk + <usize>row * 80;
+            const q1 = v128.load(q, 16);
+            const q2 = v128.load(q, 32);
+            const q3 = v128.load(q, 48);
+            const l = f32x4.add(f32x4.add(v128.load(q), q1), f32x4.add(q2, q3));
+            const r = f32x4.add(f32x4.add(f32x4.sub(q1, q2), f32x4.mul(half, q3)), v128.load(q, 64));
+            const top = f32x4.splat(row < 4 ? 1 : 0); // A^T's column `row`
+            const bottom = f32x4.splat(row == 0 ? 0 : row == 2 ? -1 : row == 3 ? 0.5 : 1);
+            l0 = f32x4.add(l0, f32x4.mul(top, l));
+            r0 = f32x4.add(r0, f32x4.mul(top, r));
+            l1 = f32x4.add(l1, f32x4.mul(bottom, l));
+            r1 = f32x4.add(r1, f32x4.mul(bottom, r));
+          }
           const oy = 2 * ty;
           const ox = 2 * (tx0 + tile);
           const o = out + ((<usize>((oy * ow + ox) * cout + c)) << 2);
           const rowBytes = (<usize>(ow * cout)) << 2;
           const next = (<usize>cout) << 2;
-          v128.store(o, r00);
-          if (ox + 1 < ow) v128.store(o + next, r01);
+          v128.store(o, l0);
+          if (ox + 1 < ow) v128.store(o + next, r0);
           if (oy + 1 < oh) {
-            v128.store(o + rowBytes, r10);
-            if (ox + 1 < ow) v128.store(o + rowBytes + next, r11);
+            v128.store(o + rowBytes, l1);
+            if (ox + 1 < ow) v128.store(o + rowBytes + next, r1);
           }
         }
       }
