@@ -153,25 +153,28 @@ function packWeights(bits: Uint8Array, cout: number, taps: number, cin: number):
 }
 
 /**
- * Winograd F(2x2, 4x4) filter transform G' (5x4) for the points 0, 1, -1, 1/2 and infinity,
- * with the input transform's scales (1, 1/2, 1/6, 8/3, 1/2) moved in (see the kernels).
+ * Winograd F(4x4, 4x4) filter transform G' (7x4) at the points 0, 1, -1, 2, -2, 1/2 and
+ * infinity, with the input transform's row scales (4, 6, 18, 72, 120, 45/32, 2) moved in (see
+ * the kernels).
  */
 const WINOGRAD_G = [
-  [1, 0, 0, 0],
-  [1 / 2, 1 / 2, 1 / 2, 1 / 2],
-  [1 / 6, -1 / 6, 1 / 6, -1 / 6],
-  [8 / 3, 4 / 3, 2 / 3, 1 / 3],
+  [1 / 4, 0, 0, 0],
+  [1 / 6, 1 / 6, 1 / 6, 1 / 6],
+  [1 / 18, -1 / 18, 1 / 18, -1 / 18],
+  [1 / 72, 2 / 72, 4 / 72, 8 / 72],
+  [1 / 120, -2 / 120, 4 / 120, -8 / 120],
+  [32 / 45, 16 / 45, 8 / 45, 4 / 45],
   [0, 0, 0, 1 / 2],
 ];
 
 /**
  * The weights of a 7x7 stride-2 conv ([7][7][cin][cout]) as conv7x7s2Winograd takes them:
  * split into the 4x4 kernels of the input's four phases (channel (2py + px) * cin + c holds
- * taps [2a + py][2b + px], 0 past the 7x7), each transformed to G' g G'^T: [25][4 * cin][cout].
+ * taps [2a + py][2b + px], 0 past the 7x7), each transformed to G' g G'^T: [49][4 * cin][cout].
  */
 function winogradWeights(weights: Float32Array, cin: number, cout: number): Float32Array {
   const chans = 4 * cin;
-  const u = new Float32Array(25 * chans * cout);
+  const u = new Float32Array(49 * chans * cout);
   const tap = (ky: number, kx: number, c: number, co: number) =>
     ky < 7 && kx < 7 ? (weights[((ky * 7 + kx) * cin + c) * cout + co] as number) : 0;
   for (let py = 0; py < 2; py++) {
@@ -179,8 +182,8 @@ function winogradWeights(weights: Float32Array, cin: number, cout: number): Floa
       for (let c = 0; c < cin; c++) {
         const ch = (2 * py + px) * cin + c;
         for (let co = 0; co < cout; co++) {
-          for (let i = 0; i < 5; i++) {
-            for (let j = 0; j < 5; j++) {
+          for (let i = 0; i < 7; i++) {
+            for (let j = 0; j < 7; j++) {
               let sum = 0;
               for (let a = 0; a < 4; a++) {
                 for (let b = 0; b < 4; b++) {
@@ -188,7 +191,7 @@ function winogradWeights(weights: Float32Array, cin: number, cout: number): Floa
                   if (g !== 0) sum += g * tap(2 * a + py, 2 * b + px, c, co);
                 }
               }
-              u[((i * 5 + j) * chans + ch) * cout + co] = sum;
+              u[((i * 7 + j) * chans + ch) * cout + co] = sum;
             }
           }
         }
@@ -339,13 +342,13 @@ export class PackedNet {
             }
           };
           if (op.kernel === 7 && op.stride === 2) {
-            // The ResNet stem, by Winograd's algorithm: half the multiplies of a direct conv.
+            // The ResNet stem, by Winograd's algorithm: a quarter of a direct conv's multiplies.
             const chans = 4 * c;
-            const [ph, pw] = [2 * Math.ceil(gy.out / 2) + 3, 2 * Math.ceil(gx.out / 2) + 3];
+            const [ph, pw] = [4 * Math.ceil(gy.out / 4) + 3, 4 * Math.ceil(gx.out / 4) + 3];
             const phases = arena.allocate(ph * pw * chans * 4);
             const u = arena.copy(winogradWeights(readFloats(file, op.weights), c, op.cout));
-            const v = arena.allocate(4 * 25 * chans * 4);
-            const m = arena.allocate((4 * 25 * 8 + 25 * chans) * 4);
+            const v = arena.allocate(4 * 49 * chans * 4);
+            const m = arena.allocate((8 * 49 * 4 + 49 * chans) * 4);
             run = () => {
               k.phaseSplit(input, h, w, c, gy.before, gx.before, phases, ph, pw);
               k.conv7x7s2Winograd(phases, pw, chans, u, bias, op.cout, out, ...shape, v, m);

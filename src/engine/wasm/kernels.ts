@@ -162,12 +162,29 @@ export function phaseSplit(
   }
 }
 
-// Winograd's F(2x2, 4x4) with the points 0, 1, -1, 1/2 and infinity, scaled so that the input
-// transform B^T has integer entries (its scales move into the weights' transform, done by the
-// runtime): B^T = [1 -2 -1 2 0; 0 -1 1 2 0; 0 -1 3 -2 0; 0 1 0 -1 0; 0 1 -2 -1 2],
-// A^T = [1 1 1 1 0; 0 1 -1 1/2 1].
+// Winograd's F(4x4, 4x4) with the points 0, 1, -1, 2, -2, 1/2 and infinity. The input transform
+// B^T is scaled to integer entries (its row scales move into the weights' transform, done by the
+// runtime); A^T[i] = (1, p, p^2, p^3) at the finite points p, (0, 0, 0, 1) at infinity.
 
-/** B^T applied to five vectors `xStep` bytes apart from `x`, written `yStep` bytes apart from `y`. */
+/** `x` times the constant `value`. */
+// @ts-ignore: decorator
+@inline
+function c(value: f32, x: v128): v128 {
+  return f32x4.mul(f32x4.splat(value), x);
+}
+
+/** a + b + c + d. */
+// @ts-ignore: decorator
+@inline
+function sum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  return f32x4.add(f32x4.add(a, b), f32x4.add(c, d));
+}
+
+/**
+ * B^T applied to seven vectors `xStep` bytes apart from `x`, written `yStep` bytes apart from `y`:
+ * B^T = [4 -8 -5 10 1 -2 0; 0 -4 4 9 -1 -2 0; 0 -4 12 -7 -3 2 0; 0 2 -3 -4 3 2 0;
+ *        0 2 -5 0 5 -2 0; 0 4 0 -5 0 1 0; 0 -4 8 5 -10 -1 2].
+ */
 // @ts-ignore: decorator
 @inline
 function inputTransform(x: usize, xStep: usize, y: usize, yStep: usize): void {
@@ -176,25 +193,51 @@ function inputTransform(x: usize, xStep: usize, y: usize, yStep: usize): void {
   const x2 = v128.load(x + 2 * xStep);
   const x3 = v128.load(x + 3 * xStep);
   const x4 = v128.load(x + 4 * xStep);
-  const twice3 = f32x4.add(x3, x3);
-  v128.store(y, f32x4.add(f32x4.sub(f32x4.sub(x0, f32x4.add(x1, x1)), x2), twice3));
-  v128.store(y + yStep, f32x4.add(f32x4.sub(x2, x1), twice3));
-  v128.store(y + 2 * yStep, f32x4.sub(f32x4.sub(f32x4.mul(f32x4.splat(3), x2), x1), twice3));
-  v128.store(y + 3 * yStep, f32x4.sub(x1, x3));
+  const x5 = v128.load(x + 5 * xStep);
+  const x6 = v128.load(x + 6 * xStep);
+  const twice5 = f32x4.add(x5, x5);
+  v128.store(y, sum4(f32x4.add(c(4, x0), c(-8, x1)), f32x4.add(c(-5, x2), c(10, x3)), x4, c(-2, x5)));
+  v128.store(y + yStep, sum4(c(-4, x1), c(4, x2), c(9, x3), f32x4.sub(c(-2, x5), x4)));
+  v128.store(y + 2 * yStep, sum4(c(-4, x1), c(12, x2), f32x4.add(c(-7, x3), c(-3, x4)), twice5));
+  v128.store(y + 3 * yStep, sum4(f32x4.add(x1, x1), c(-3, x2), f32x4.add(c(-4, x3), c(3, x4)), twice5));
+  v128.store(y + 4 * yStep, sum4(f32x4.add(x1, x1), c(-5, x2), c(5, x4), f32x4.neg(twice5)));
+  v128.store(y + 5 * yStep, f32x4.add(f32x4.sub(c(4, x1), c(5, x3)), x5));
+  v128.store(y + 6 * yStep, sum4(f32x4.add(c(-4, x1), c(8, x2)), f32x4.add(c(5, x3), c(-10, x4)), f32x4.add(x6, x6), f32x4.neg(x5)));
+}
+
+/**
+ * A^T applied to seven vectors `xStep` bytes apart from `x` (plus `start` on the first output),
+ * written as four vectors `yStep` bytes apart from `y`.
+ */
+// @ts-ignore: decorator
+@inline
+function outputTransform(x: usize, xStep: usize, start: v128, y: usize, yStep: usize): void {
+  const x1 = v128.load(x + xStep);
+  const x2 = v128.load(x + 2 * xStep);
+  const x3 = v128.load(x + 3 * xStep);
+  const x4 = v128.load(x + 4 * xStep);
+  const x5 = v128.load(x + 5 * xStep);
+  const s1 = f32x4.add(x1, x2);
+  const d1 = f32x4.sub(x1, x2);
+  const s2 = f32x4.add(x3, x4);
+  const d2 = f32x4.sub(x3, x4);
+  v128.store(y, f32x4.add(f32x4.add(start, v128.load(x)), f32x4.add(f32x4.add(s1, s2), x5)));
+  v128.store(y + yStep, f32x4.add(f32x4.add(start, d1), f32x4.add(c(2, d2), c(0.5, x5))));
+  v128.store(y + 2 * yStep, f32x4.add(f32x4.add(start, s1), f32x4.add(c(4, s2), c(0.25, x5))));
   v128.store(
-    y + 4 * yStep,
-    f32x4.add(f32x4.sub(f32x4.sub(x1, f32x4.add(x2, x2)), x3), f32x4.add(x4, x4)),
+    y + 3 * yStep,
+    f32x4.add(f32x4.add(f32x4.add(start, d1), c(8, d2)), f32x4.add(c(0.125, x5), v128.load(x + 6 * xStep))),
   );
 }
 
 /**
- * A 7x7 stride-2 convolution (the ResNet stem), out = conv + bias, by Winograd's F(2x2, 4x4)
+ * A 7x7 stride-2 convolution (the ResNet stem), out = conv + bias, by Winograd's F(4x4, 4x4)
  * on its polyphase form (see phaseSplit; `phases` is pw pixels wide, `chans` = 4 * cin channels,
- * with 2 * ceil(oh/2) + 3 rows and 2 * ceil(ow/2) + 3 columns): 4 x 25 multiplies per 2x2
- * outputs and input channel, where a direct conv does 4 x 49. `u` holds the transformed weights
- * [25][chans][cout] (see the runtime), cout a multiple of 8. Blocks of 4 tiles x 8 output
- * channels keep 8 SIMD accumulators in registers; `v` (4 * 25 * chans f32) and `m`
- * (4 * 25 * 8 f32 + 25 * chans f32) are scratch.
+ * with 4 * ceil(oh/4) + 3 rows and 4 * ceil(ow/4) + 3 columns): 4 x 49 multiplies per 4x4
+ * outputs and input channel, where a direct conv does 16 x 49. `u` holds the transformed weights
+ * [49][chans][cout] (see the runtime), cout a multiple of 8. Blocks of 4 tiles x 8 output
+ * channels keep 8 SIMD accumulators in registers; `v` (4 * 49 * chans f32) and `m`
+ * (8 * 49 * 4 f32 + 49 * chans f32) are scratch.
  */
 export function conv7x7s2Winograd(
   phases: usize,
@@ -209,31 +252,34 @@ export function conv7x7s2Winograd(
   v: usize,
   m: usize,
 ): void {
-  const tilesY = (oh + 1) >> 1;
-  const tilesX = (ow + 1) >> 1;
+  const tilesY = (oh + 3) >> 2;
+  const tilesX = (ow + 3) >> 2;
   const pixel = (<usize>chans) << 2; // bytes per phase pixel
-  const tileV = <usize>25 * pixel; // bytes of one tile's transformed input
-  const t = m + <usize>(8 * 25 * 16); // 25 * chans f32: the input transform's first pass
-  const uPos = pixel * <usize>cout; // bytes of the weights of one of the 25 positions
+  const tileV = <usize>49 * pixel; // bytes of one tile's transformed input
+  const tileM = <usize>49 * 16; // bytes of one tile's M for 4 output channels
+  const t = m + 8 * tileM; // 49 * chans f32: the transforms' first pass
+  const uPos = pixel * <usize>cout; // bytes of the weights of one of the 49 positions
+  const rowBytes = (<usize>(ow * cout)) << 2;
+  const next = (<usize>cout) << 2;
   for (let ty = 0; ty < tilesY; ty++) {
     for (let tx0 = 0; tx0 < tilesX; tx0 += 4) {
       // Input transform of 4 tiles (the last one repeated past the row's end): V = B^T d B.
-      for (let k = 0; k < 4; k++) {
-        const tx = min(tx0 + k, tilesX - 1);
-        const d = phases + <usize>((2 * ty * pw + 2 * tx) * chans) * 4;
-        const vk = v + <usize>k * tileV;
+      for (let tile = 0; tile < 4; tile++) {
+        const tx = min(tx0 + tile, tilesX - 1);
+        const d = phases + <usize>((4 * ty * pw + 4 * tx) * chans) * 4;
+        const vk = v + <usize>tile * tileV;
         for (let g: usize = 0; g < pixel; g += 16) {
-          for (let col: usize = 0; col < 5; col++) {
-            inputTransform(d + col * pixel + g, <usize>pw * pixel, t + col * pixel + g, 5 * pixel);
+          for (let col: usize = 0; col < 7; col++) {
+            inputTransform(d + col * pixel + g, <usize>pw * pixel, t + col * pixel + g, 7 * pixel);
           }
-          for (let row: usize = 0; row < 5; row++) {
-            inputTransform(t + row * 5 * pixel + g, pixel, vk + row * 5 * pixel + g, pixel);
+          for (let row: usize = 0; row < 7; row++) {
+            inputTransform(t + row * 7 * pixel + g, pixel, vk + row * 7 * pixel + g, pixel);
           }
         }
       }
       for (let co = 0; co < cout; co += 8) {
         // M[half][tile][pos] = sum over ch of V[tile][pos][ch] * U[pos][ch][co + 4 * half..+3]
-        for (let pos: usize = 0; pos < 25; pos++) {
+        for (let pos: usize = 0; pos < 49; pos++) {
           let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
           let w = u + pos * uPos + ((<usize>co) << 2);
           let x = v + pos * pixel;
@@ -257,48 +303,36 @@ export function conv7x7s2Winograd(
           }
           const at = m + pos * 16;
           v128.store(at, a0);
-          v128.store(at, a1, 400);
-          v128.store(at, a2, 800);
-          v128.store(at, a3, 1200);
-          v128.store(at, b0, 1600);
-          v128.store(at, b1, 2000);
-          v128.store(at, b2, 2400);
-          v128.store(at, b3, 2800);
+          v128.store(at + tileM, a1);
+          v128.store(at + 2 * tileM, a2);
+          v128.store(at + 3 * tileM, a3);
+          v128.store(at + 4 * tileM, b0);
+          v128.store(at + 5 * tileM, b1);
+          v128.store(at + 6 * tileM, b2);
+          v128.store(at + 7 * tileM, b3);
         }
-        // Output transform of each tile: Y = A^T M A, plus the bias.
-        const half = f32x4.splat(0.5);
+        // Output transform of each tile: Y = A^T M A, plus the bias; T = M A first (in t).
+        const zero = f32x4.splat(0);
         for (let k = 0; k < 8; k++) {
           const tile = k & 3;
           const c = co + ((k >> 2) << 2);
           if (tx0 + tile >= tilesX) continue;
-          const b = v128.load(bias + ((<usize>c) << 2));
-          const mk = m + <usize>k * 400;
-          // A^T applied to each row of M (l: its first row, r: its second), then down the columns.
-          let l0 = b, r0 = b, l1 = b, r1 = b; // the 2x2 outputs
-          for (let row = 0; row < 5; row++) {
-            const q = mk + <usize>row * 80;
-            const q1 = v128.load(q, 16);
-            const q2 = v128.load(q, 32);
-            const q3 = v128.load(q, 48);
-            const l = f32x4.add(f32x4.add(v128.load(q), q1), f32x4.add(q2, q3));
-            const r = f32x4.add(f32x4.add(f32x4.sub(q1, q2), f32x4.mul(half, q3)), v128.load(q, 64));
-            const top = f32x4.splat(row < 4 ? 1 : 0); // A^T's column `row`
-            const bottom = f32x4.splat(row == 0 ? 0 : row == 2 ? -1 : row == 3 ? 0.5 : 1);
-            l0 = f32x4.add(l0, f32x4.mul(top, l));
-            r0 = f32x4.add(r0, f32x4.mul(top, r));
-            l1 = f32x4.add(l1, f32x4.mul(bottom, l));
-            r1 = f32x4.add(r1, f32x4.mul(bottom, r));
+          const mk = m + <usize>k * tileM;
+          for (let row: usize = 0; row < 7; row++) {
+            outputTransform(mk + row * 112, 16, zero, t + row * 64, 16);
           }
-          const oy = 2 * ty;
-          const ox = 2 * (tx0 + tile);
+          const b = v128.load(bias + ((<usize>c) << 2));
+          const y = t + 7 * 64; // Y[i][j] at y + (i * 4 + j) * 16
+          for (let col: usize = 0; col < 4; col++) {
+            outputTransform(t + col * 16, 64, b, y + col * 16, 64);
+          }
+          const oy = 4 * ty;
+          const ox = 4 * (tx0 + tile);
           const o = out + ((<usize>((oy * ow + ox) * cout + c)) << 2);
-          const rowBytes = (<usize>(ow * cout)) << 2;
-          const next = (<usize>cout) << 2;
-          v128.store(o, l0);
-          if (ox + 1 < ow) v128.store(o + next, r0);
-          if (oy + 1 < oh) {
-            v128.store(o + rowBytes, l1);
-            if (ox + 1 < ow) v128.store(o + rowBytes + next, r1);
+          for (let i = 0; i < 4 && oy + i < oh; i++) {
+            for (let j = 0; j < 4 && ox + j < ow; j++) {
+              v128.store(o + <usize>i * rowBytes + <usize>j * next, v128.load(y + <usize>((i * 4 + j) * 16)));
+            }
           }
         }
       }
