@@ -322,13 +322,20 @@ export function conv7x7s2Winograd(
             outputTransform(mk + row * 112, 16, zero, t + row * 64, 16);
           }
           const b = v128.load(bias + ((<usize>c) << 2));
+          const oy = 4 * ty;
+          const ox = 4 * (tx0 + tile);
+          const o = out + ((<usize>((oy * ow + ox) * cout + c)) << 2);
+          if (oy + 4 <= oh && ox + 4 <= ow) {
+            for (let col: usize = 0; col < 4; col++) {
+              outputTransform(t + col * 16, 64, b, o + col * next, rowBytes);
+            }
+            continue;
+          }
+          // A tile over the output's edge: Y in scratch, then its pixels inside the output.
           const y = t + 7 * 64; // Y[i][j] at y + (i * 4 + j) * 16
           for (let col: usize = 0; col < 4; col++) {
             outputTransform(t + col * 16, 64, b, y + col * 16, 64);
           }
-          const oy = 4 * ty;
-          const ox = 4 * (tx0 + tile);
-          const o = out + ((<usize>((oy * ow + ox) * cout + c)) << 2);
           for (let i = 0; i < 4 && oy + i < oh; i++) {
             for (let j = 0; j < 4 && ox + j < ow; j++) {
               v128.store(o + <usize>i * rowBytes + <usize>j * next, v128.load(y + <usize>((i * 4 + j) * 16)));
