@@ -33,9 +33,13 @@ function printReport(where: string, r: SpeedReport): void {
   console.log(
     `  (b) ${r.model} float-emulated on tfjs  ${r.emulatedMs.toFixed(1).padStart(7)} ms   (a) is ${speedup(r.emulatedMs)} faster`,
   );
+  const met = (ok: boolean) => (ok ? 'met' : 'not met');
   console.log(
-    `  (c) real ResNet on tfjs               ${r.realMs.toFixed(1).padStart(7)} ms   (a) is ${speedup(r.realMs)} faster ` +
-      `(goal >= ${GOAL_SPEEDUP}x; engine goal < ${GOAL_MS} ms: ${r.engineMs < GOAL_MS ? 'met' : 'not met'})`,
+    `  (c) real ResNet on tfjs               ${r.realMs.toFixed(1).padStart(7)} ms   (a) is ${speedup(r.realMs)} faster`,
+  );
+  console.log(
+    `  goals: (a) >= ${GOAL_SPEEDUP}x faster than (c): ${met(r.realMs / r.engineMs >= GOAL_SPEEDUP)}; ` +
+      `(a) < ${GOAL_MS} ms: ${met(r.engineMs < GOAL_MS)}`,
   );
   console.log(
     `  1-bit convs: ${(r.binaryMacs / 1e9).toFixed(2)}e9 binary MACs per image at ` +
