@@ -50,7 +50,13 @@ function printReport(where: string, r: SpeedReport): void {
 
 /** The engine's time by kind of step, and with `each`, every step's. */
 function printSteps(r: SpeedReport, each: boolean): void {
-  if (each) console.log('\nengine steps (fastest of the runs): name | kind | output | ms | rate');
+  if (each) {
+    console.log('\nengine steps (fastest of the runs): name | kind | output | ms | rate');
+    console.log(
+      "  (rates count a direct convolution's multiply-accumulates; the 7x7 stem runs by " +
+        "Winograd's F(4x4, 4x4) and does a quarter of its multiplies)",
+    );
+  }
   const total = r.ops.reduce((sum, op) => sum + op.ms, 0);
   for (const op of each ? r.ops : []) {
     const rate = op.binaryMacs
