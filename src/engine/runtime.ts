@@ -395,8 +395,16 @@ export class PackedNet {
           const scratch = arena.allocate(4 * op.cout * 4);
           floats.set(op.output, out);
           binaryMacs = shape[0] * shape[1] * op.cout * taps * c;
-          const args = [signs, w, c, border, wordsAt, op.cout, op.kernel, op.stride, gy.before];
-          const more = [
+          const args = [
+            signs,
+            w,
+            c,
+            border,
+            wordsAt,
+            op.cout,
+            op.kernel,
+            op.stride,
+            gy.before,
             gx.before,
             bases,
             arena.copy(rows.index),
@@ -410,7 +418,7 @@ export class PackedNet {
             shape[1],
             scratch,
           ];
-          run = () => k.binaryConv(...args, ...more);
+          run = () => k.binaryConv(...args);
           break;
         }
         case 'activation': {
@@ -566,8 +574,10 @@ export async function popcountThroughput(kernels?: KernelSource, seconds = 0.5):
   const input = arena.allocate(18 * 8);
   const weights = arena.allocate(18 * 8);
   const counts = arena.allocate(8 * 4);
-  const bytes = new Uint8Array(k.memory.buffer, input, 36 * 8); // input and weights
-  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+  for (const at of [input, weights]) {
+    const bytes = new Uint8Array(k.memory.buffer, at, 18 * 8);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = ((at + i) * 2654435761) >>> 24;
+  }
   const opsPerRound = 2 * 4 * 9 * 64; // channels x pixels x taps x bits
   const rate = (rounds: number) => {
     const start = performance.now();
