@@ -196,13 +196,30 @@ function inputTransform(x: usize, xStep: usize, y: usize, yStep: usize): void {
   const x5 = v128.load(x + 5 * xStep);
   const x6 = v128.load(x + 6 * xStep);
   const twice5 = f32x4.add(x5, x5);
-  v128.store(y, sum4(f32x4.add(c(4, x0), c(-8, x1)), f32x4.add(c(-5, x2), c(10, x3)), x4, c(-2, x5)));
+  v128.store(
+    y,
+    sum4(f32x4.add(c(4, x0), c(-8, x1)), f32x4.add(c(-5, x2), c(10, x3)), x4, c(-2, x5)),
+  );
   v128.store(y + yStep, sum4(c(-4, x1), c(4, x2), c(9, x3), f32x4.sub(c(-2, x5), x4)));
-  v128.store(y + 2 * yStep, sum4(c(-4, x1), c(12, x2), f32x4.add(c(-7, x3), c(-3, x4)), twice5));
-  v128.store(y + 3 * yStep, sum4(f32x4.add(x1, x1), c(-3, x2), f32x4.add(c(-4, x3), c(3, x4)), twice5));
+  v128.store(
+    y + 2 * yStep,
+    sum4(c(-4, x1), c(12, x2), f32x4.add(c(-7, x3), c(-3, x4)), twice5),
+  );
+  v128.store(
+    y + 3 * yStep,
+    sum4(f32x4.add(x1, x1), c(-3, x2), f32x4.add(c(-4, x3), c(3, x4)), twice5),
+  );
   v128.store(y + 4 * yStep, sum4(f32x4.add(x1, x1), c(-5, x2), c(5, x4), f32x4.neg(twice5)));
   v128.store(y + 5 * yStep, f32x4.add(f32x4.sub(c(4, x1), c(5, x3)), x5));
-  v128.store(y + 6 * yStep, sum4(f32x4.add(c(-4, x1), c(8, x2)), f32x4.add(c(5, x3), c(-10, x4)), f32x4.add(x6, x6), f32x4.neg(x5)));
+  v128.store(
+    y + 6 * yStep,
+    sum4(
+      f32x4.add(c(-4, x1), c(8, x2)),
+      f32x4.add(c(5, x3), c(-10, x4)),
+      f32x4.add(x6, x6),
+      f32x4.neg(x5),
+    ),
+  );
 }
 
 /**
@@ -226,7 +243,10 @@ function outputTransform(x: usize, xStep: usize, start: v128, y: usize, yStep: u
   v128.store(y + 2 * yStep, f32x4.add(f32x4.add(start, s1), f32x4.add(c(4, s2), c(0.25, x5))));
   v128.store(
     y + 3 * yStep,
-    f32x4.add(f32x4.add(f32x4.add(start, d1), c(8, d2)), f32x4.add(c(0.125, x5), v128.load(x + 6 * xStep))),
+    f32x4.add(
+      f32x4.add(f32x4.add(start, d1), c(8, d2)),
+      f32x4.add(c(0.125, x5), v128.load(x + 6 * xStep)),
+    ),
   );
 }
 
@@ -338,7 +358,8 @@ export function conv7x7s2Winograd(
           }
           for (let i = 0; i < 4 && oy + i < oh; i++) {
             for (let j = 0; j < 4 && ox + j < ow; j++) {
-              v128.store(o + <usize>i * rowBytes + <usize>j * next, v128.load(y + <usize>((i * 4 + j) * 16)));
+              const value = v128.load(y + <usize>((i * 4 + j) * 16));
+              v128.store(o + <usize>i * rowBytes + <usize>j * next, value);
             }
           }
         }
@@ -516,7 +537,9 @@ function mismatches4(x: usize, step: usize, row: usize, wt: usize, k: i32, span:
  * (pixels `pixelBytes` apart). The four windows of a kernel row share 6 input words, so each
  * input word is loaded once for up to 6 popcounts, and each weight word once for 4.
  */
-function pairMismatchesStride1OneWord(x: usize, row: usize, wt: usize, at: usize, pixelBytes: usize): void {
+function pairMismatchesStride1OneWord(
+  x: usize, row: usize, wt: usize, at: usize, pixelBytes: usize,
+): void {
   let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0; // first channel, pixels 0-3
   let d0: u64 = 0, d1: u64 = 0, d2: u64 = 0, d3: u64 = 0; // second channel
   for (let ky = 0; ky < 3; ky++) {
@@ -677,7 +700,7 @@ function pairMismatchesStride2(
   storePairs(at, pixelBytes, c0, d0, c1, d1, c2, d2, c3, d3);
 }
 
-/** Stores the counts of two adjacent channels for four pixels (see pairMismatchesStride1OneWord). */
+/** Stores the counts of two adjacent channels for four pixels (pairMismatchesStride1OneWord). */
 // @ts-ignore: decorator
 @inline
 function storePairs(
