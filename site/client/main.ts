@@ -20,6 +20,12 @@ function setUpTheme(): void {
     update();
     rethemeCharts();
   });
+  // Without a chosen theme the page follows the system's, also when it changes while open.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    if (root.dataset['theme'] !== undefined) return;
+    update();
+    rethemeCharts();
+  });
 }
 
 function setUpMenu(): void {

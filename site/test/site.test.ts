@@ -181,6 +181,22 @@ describe('landing page', () => {
     await page.context().close();
   });
 
+  test("charts follow the system's colour scheme when it changes while the page is open", async () => {
+    const { page } = await openPage(notebookPages[0] as string);
+    const plot = page.locator('.chart .plot').first();
+    await plot.scrollIntoViewIfNeeded();
+    await plot.locator('.main-svg').first().waitFor({ timeout: 30_000 });
+    const textColour = () =>
+      plot.evaluate((element) => getComputedStyle(element.querySelector('.main-svg text')!).fill);
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.waitForTimeout(300);
+    const light = await textColour();
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.waitForTimeout(300);
+    assert.notEqual(await textColour(), light, 'the chart re-themes with the system');
+    await page.context().close();
+  });
+
   test('narrow screens: the navigation opens from the Menu button', async () => {
     const { page } = await openPage('01-binarization.html');
     await page.setViewportSize({ width: 390, height: 800 });
