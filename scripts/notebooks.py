@@ -7,7 +7,8 @@ code cell, and `// %% tags=["node"]` a code cell that needs Node.js (files, data
 the site shows its stored output instead of running it in the browser. The notebooks notebooks/NN-name.ipynb are generated from them and committed with the
 outputs of a full-mode run.
 
-  notebooks.py build            write notebooks/*.ipynb from the sources (outputs cleared)
+  notebooks.py build [NAME...]  write notebooks/*.ipynb from the sources that changed (their
+                                outputs cleared; notebooks that match their source are kept)
   notebooks.py retag [NAME...]  copy the sources' cell tags into notebooks/*.ipynb (outputs kept)
   notebooks.py run [NAME...]    execute in full mode, writing the outputs into notebooks/
   notebooks.py check [NAME...]  fail unless every .ipynb matches its source, then execute
@@ -133,10 +134,21 @@ def execute(name: str, nb: dict, out: pathlib.Path, quick: bool) -> bool:
     return False
 
 
+def is_stale(name: str) -> bool:
+    """Whether notebooks/NAME.ipynb is missing or its cells' sources or tags differ from the source's."""
+    path = NOTEBOOKS / f"{name}.ipynb"
+    committed = json.loads(path.read_text()) if path.exists() else {"cells": []}
+
+    def shape(cells: list[dict]) -> list[tuple]:
+        return [(source_text(c), c.get("metadata", {}).get("tags", [])) for c in cells]
+
+    return shape(committed["cells"]) != shape(notebook_of(name)["cells"])
+
+
 def main() -> None:
     command, *args = sys.argv[1:] or ["check"]
     if command == "build":
-        for name in names(args):
+        for name in filter(is_stale, names(args)):
             (NOTEBOOKS / f"{name}.ipynb").write_text(json.dumps(notebook_of(name), indent=1) + "\n")
             print(f"notebooks/{name}.ipynb")
     elif command == "retag":
@@ -156,16 +168,7 @@ def main() -> None:
         results = [execute(n, notebook_of(n), NOTEBOOKS / f"{n}.ipynb", quick=False) for n in names(args)]
         sys.exit(0 if all(results) else 1)
     elif command == "check":
-        stale = []
-        for name in names(args):
-            path = NOTEBOOKS / f"{name}.ipynb"
-            committed = json.loads(path.read_text()) if path.exists() else {"cells": []}
-            expected = notebook_of(name)["cells"]
-            def shape(cells: list[dict]) -> list[tuple]:
-                return [(source_text(c), c.get("metadata", {}).get("tags", [])) for c in cells]
-
-            if shape(committed["cells"]) != shape(expected):
-                stale.append(name)
+        stale = [name for name in names(args) if is_stale(name)]
         if stale:
             sys.exit(
                 f"notebooks out of date with notebooks/src: {', '.join(stale)}; "
