@@ -195,7 +195,7 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       'clipped-ste': { options: { estimator: 'clipped-ste' } },
       'plain-resnet': { model: 'plain-binary-resnet18' },
     },
-    seeds: [0, 1],
+    seeds: [0, 1, 2],
   },
   'model-table': {
     description:
