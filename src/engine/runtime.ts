@@ -345,7 +345,7 @@ export class PackedNet {
             // The ResNet stem, by Winograd's algorithm: a quarter of a direct conv's multiplies.
             const chans = 4 * c;
             const [ph, pw] = [4 * Math.ceil(gy.out / 4) + 3, 4 * Math.ceil(gx.out / 4) + 3];
-            const phases = arena.allocate(ph * pw * chans * 4);
+            const phases = arena.allocate(ph * pw * chans * 4); // zero: the padding stays so
             const u = arena.copy(winogradWeights(readFloats(file, op.weights), c, op.cout));
             const v = arena.allocate(4 * 49 * chans * 4);
             const m = arena.allocate((8 * 49 * 4 + 49 * chans) * 4);

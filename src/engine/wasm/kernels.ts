@@ -126,8 +126,9 @@ export function convF32(
 
 /**
  * The polyphase form of a stride-2 convolution's input: out[i][j][(2py + px) * c + ch] =
- * input[2i + py - top][2j + px - left][ch], 0 outside the h x w input, for i < ph, j < pw.
- * A stride-2 k x k convolution of the input is a stride-1 ceil(k/2)-square one of this.
+ * input[2i + py - top][2j + px - left][ch], for i < ph, j < pw. Only the cells inside the h x w
+ * input are written, always the same ones: `out` starts zeroed (fresh memory), which is the
+ * padding. A stride-2 k x k convolution of the input is a stride-1 ceil(k/2)-square one of this.
  */
 export function phaseSplit(
   input: usize,
@@ -140,7 +141,6 @@ export function phaseSplit(
   ph: i32,
   pw: i32,
 ): void {
-  memory.fill(out, 0, (<usize>(ph * pw * 4 * c)) << 2);
   for (let i = 0; i < ph; i++) {
     for (let py = 0; py < 2; py++) {
       const y = 2 * i + py - top;
