@@ -4,10 +4,13 @@
  * Order of preference: `tensorflow` (the optional peer `@tensorflow/tfjs-node`, when installed),
  * then `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD where the host supports it; the default),
  * then the pure-JS `cpu` backend. Set `BIREAL_BACKEND=wasm|cpu|tensorflow` to force one.
+ * In Node, the wasm backend's heavy training kernels run natively on oneDNN when the addon in
+ * `native/` is built (see `native.ts`; `BIREAL_NATIVE=0` turns it off).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerTrainingKernels } from './kernels.js';
+import { describeNative, nativeUnavailableReason, registerNativeKernels } from './native.js';
 
 /** The backends this library knows how to start. */
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -71,16 +74,20 @@ async function setupWasm(options: BackendOptions): Promise<void> {
   if (options.threads !== undefined) wasm.setThreadsCount(options.threads);
 }
 
-/** Describes the running backend in one line, e.g. `wasm (SIMD, 1 thread)`. */
+/**
+ * Describes the running backend in one line, e.g. `wasm (SIMD, 1 thread)` or
+ * `wasm (SIMD, 1 thread) + oneDNN 2.6.3 kernels (avx512_core, 2 threads)`.
+ */
 export function describeBackend(): string {
   const name = tf.getBackend();
   if (name !== 'wasm') return name;
+  const native = describeNative();
   const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
   const threaded = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
   const count = threaded ? wasmModule?.getThreadsCount() : 1;
   const threads =
     count === undefined ? 'multi-threaded' : `${count} thread${count === 1 ? '' : 's'}`;
-  return `wasm (${simd}, ${threads})`;
+  return `wasm (${simd}, ${threads})` + (native === undefined ? '' : ` + ${native}`);
 }
 
 /**
@@ -99,9 +106,12 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     if (await tf.setBackend(name)) {
       await tf.ready();
       registerTrainingKernels(name);
+      const native = await registerNativeKernels(name);
       if (options.log !== false && !announced) {
         announced = true;
-        console.error(`bireal: tfjs backend ${describeBackend()}`);
+        const why = nativeUnavailableReason();
+        const note = name === 'wasm' && !native && why !== undefined ? ` (native kernels: ${why})` : '';
+        console.error(`bireal: tfjs backend ${describeBackend()}${note}`);
       }
       return name;
     }

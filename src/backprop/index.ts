@@ -19,6 +19,7 @@ import {
   weightGradient,
 } from '../binarize/index.js';
 import type { BinaryConv2D } from '../layers/index.js';
+import { NATIVE_KERNELS, nativeTrainingKernels } from '../backend/native.js';
 
 type Layer = tfl.layers.Layer;
 type Config = Record<string, unknown>;
@@ -51,6 +52,11 @@ interface BatchContext {
   allSum(...partials: tf.Tensor1D[]): tf.Tensor1D[];
   /** Examples in the whole batch / examples in this replica's part. */
   batchScale: number;
+  /**
+   * Whether the fused native steps (`NATIVE_KERNELS`) run batch normalization and the 1-bit
+   * layers' element-wise work: the whole batch is on this thread and the addon is loaded.
+   */
+  native: boolean;
 }
 
 /** Forward (training mode) and backward of one layer type. Both run inside `tf.tidy`. */
@@ -157,29 +163,39 @@ const conv2d: LayerRule = {
 };
 
 const binaryConv2d: LayerRule = {
-  forward(layer, [x]) {
+  forward(layer, [x], batch) {
     const { strides, padding, binarizer, estimator } = layer as BinaryConv2D;
     // The custom-gradient binarizers, so that tfjs autodiff of this forward pass (used to check
     // the backward pass below) applies the same estimator and weight gradient.
     const wb = binarizeWeight(weight(layer, 'kernel').read(), binarizer);
-    const xb = binarizeActivation(x as tf.Tensor4D, estimator);
+    const xb = batch.native
+      ? (tf.engine().runKernel(NATIVE_KERNELS.sign, { x: x as tf.Tensor }) as tf.Tensor4D)
+      : binarizeActivation(x as tf.Tensor4D, estimator);
     const y = tf.conv2d(xb, wb as tf.Tensor4D, strides, padding);
     // The binarized weights are kept (small) rather than binarized again in the backward pass.
     return { output: y, saved: [tf.clone(x as tf.Tensor), wb] };
   },
-  backward(layer, dy, [x, wb], [needDx]) {
+  backward(layer, dy, [x, wb], [needDx], batch) {
     const { strides, padding, binarizer, estimator } = layer as BinaryConv2D;
     const stride = pair(strides);
     const kernel = weight(layer, 'kernel');
     const w = kernel.read();
     const input = x as tf.Tensor;
-    const dWb = convFilterGradient(signPlusMinusOne(input), dy, w.shape, stride, padding);
-    const dx = needDx
-      ? tf.mul(
-          convInputGradient(dy, wb as tf.Tensor, input.shape, stride, padding),
-          estimatorGradient(input, estimator),
-        )
-      : null;
+    const xb = batch.native
+      ? (tf.engine().runKernel(NATIVE_KERNELS.sign, { x: input }) as tf.Tensor)
+      : signPlusMinusOne(input);
+    const dWb = convFilterGradient(xb, dy, w.shape, stride, padding);
+    let dx: tf.Tensor | null = null;
+    if (needDx) {
+      const dxb = convInputGradient(dy, wb as tf.Tensor, input.shape, stride, padding);
+      dx = batch.native
+        ? (tf
+            .engine()
+            .runKernel(NATIVE_KERNELS.estimatorGrad, { dy: dxb, x: input }, {
+              estimator,
+            } as never) as tf.Tensor)
+        : tf.mul(dxb, estimatorGradient(input, estimator));
+    }
     return { dxs: [dx], dWeights: [[kernel, weightGradient(dWb, w, binarizer)]] };
   },
 };
@@ -192,10 +208,37 @@ function batchNormConfig(layer: Layer): { epsilon: number; momentum: number } {
   return { epsilon: config['epsilon'] as number, momentum: config['momentum'] as number };
 }
 
+/** Moving statistics as tfjs-layers updates them: m <- m - (m - batch) * (1 - momentum). */
+function updateMovingStatistics(layer: Layer, mean: tf.Tensor, variance: tf.Tensor): void {
+  const { momentum } = batchNormConfig(layer);
+  for (const [name, value] of [
+    ['moving_mean', mean],
+    ['moving_variance', variance],
+  ] as const) {
+    const v = weight(layer, name);
+    v.write(tf.sub(v.read(), tf.mul(tf.sub(v.read(), value), 1 - momentum)));
+  }
+}
+
+/**
+ * Batch normalization in training mode. Saved for the backward pass: [xHat, 1/std] on the tfjs
+ * path, [x, mean, variance] on the native one (one fused kernel each way).
+ */
 const batchNormalization: LayerRule = {
   forward(layer, [x], batch) {
-    const { epsilon, momentum } = batchNormConfig(layer);
+    const { epsilon } = batchNormConfig(layer);
     const input = x as tf.Tensor4D;
+    const gamma = weight(layer, 'gamma').read();
+    const beta = weight(layer, 'beta').read();
+    if (batch.native) {
+      const [y, mean, variance] = tf
+        .engine()
+        .runKernel(NATIVE_KERNELS.batchNormTraining, { x: input, gamma, beta }, {
+          epsilon,
+        } as never) as tf.Tensor[];
+      updateMovingStatistics(layer, mean as tf.Tensor, variance as tf.Tensor);
+      return { output: y as tf.Tensor, saved: [tf.clone(input), mean, variance] as tf.Tensor[] };
+    }
     const count = (input.size / (input.shape[3] as number)) * batch.batchScale;
     // Two-pass batch statistics (the variance of the centred values, as tf.moments).
     const [sum] = batch.allSum(sumOverBatchAndSpace(input)) as [tf.Tensor1D];
@@ -205,31 +248,39 @@ const batchNormalization: LayerRule = {
     const variance = tf.div(squares, count);
     const invStd = tf.rsqrt(tf.add(variance, epsilon));
     const xHat = tf.mul(centred, invStd);
-    const y = tf.add(tf.mul(xHat, weight(layer, 'gamma').read()), weight(layer, 'beta').read());
-    // Moving statistics as tfjs-layers updates them: m <- m - (m - batch) * (1 - momentum).
-    for (const [name, value] of [
-      ['moving_mean', mean],
-      ['moving_variance', variance],
-    ] as const) {
-      const v = weight(layer, name);
-      v.write(tf.sub(v.read(), tf.mul(tf.sub(v.read(), value), 1 - momentum)));
-    }
-    return { output: y, saved: [xHat, invStd] };
+    updateMovingStatistics(layer, mean, variance);
+    return { output: tf.add(tf.mul(xHat, gamma), beta), saved: [xHat, invStd] };
   },
-  backward(layer, dy, [xHat, invStd], _needDx, batch) {
+  backward(layer, dy, saved, _needDx, batch) {
     const gamma = weight(layer, 'gamma');
-    const normalized = xHat as tf.Tensor;
-    const count = (normalized.size / (normalized.shape[3] as number)) * batch.batchScale;
+    const beta = weight(layer, 'beta');
+    if (batch.native) {
+      const [x, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const { epsilon } = batchNormConfig(layer);
+      const inputs = { x, dy, gamma: gamma.read(), mean, variance };
+      const [dx, dGamma, dBeta] = tf
+        .engine()
+        .runKernel(NATIVE_KERNELS.batchNormGrad, inputs, { epsilon } as never) as tf.Tensor[];
+      return {
+        dxs: [dx as tf.Tensor],
+        dWeights: [
+          [gamma, dGamma as tf.Tensor],
+          [beta, dBeta as tf.Tensor],
+        ],
+      };
+    }
+    const [xHat, invStd] = saved as [tf.Tensor, tf.Tensor];
+    const count = (xHat.size / (xHat.shape[3] as number)) * batch.batchScale;
     // This replica's parts of the weight gradients; dx needs the whole batch's.
     const dBeta = sumOverBatchAndSpace(dy);
-    const dGamma = sumOverBatchAndSpace(tf.mul(dy, normalized));
+    const dGamma = sumOverBatchAndSpace(tf.mul(dy, xHat));
     const [batchDGamma, batchDBeta] = batch.allSum(dGamma, dBeta) as [tf.Tensor1D, tf.Tensor1D];
     // dx = gamma / std * (dy - mean(dy) - xHat * mean(dy * xHat)), one scale per channel
-    const scale = tf.mul(gamma.read(), invStd as tf.Tensor);
+    const scale = tf.mul(gamma.read(), invStd);
     const dx = tf.add(
       tf.mul(dy, scale),
       tf.sub(
-        tf.mul(normalized, tf.mul(scale, tf.div(batchDGamma, -count))),
+        tf.mul(xHat, tf.mul(scale, tf.div(batchDGamma, -count))),
         tf.mul(scale, tf.div(batchDBeta, count)),
       ),
     );
@@ -237,7 +288,7 @@ const batchNormalization: LayerRule = {
       dxs: [dx],
       dWeights: [
         [gamma, dGamma],
-        [weight(layer, 'beta'), dBeta],
+        [beta, dBeta],
       ],
     };
   },
@@ -416,7 +467,12 @@ function plan(model: tfl.LayersModel): { inputId: number; outputId: number; step
   };
 }
 
-const WHOLE_BATCH: BatchContext = { allSum: (...partials) => partials, batchScale: 1 };
+/** The whole batch on this thread, all in tfjs ops (what `tf.variableGrads` can differentiate). */
+const WHOLE_BATCH: BatchContext = {
+  allSum: (...partials) => partials,
+  batchScale: 1,
+  native: false,
+};
 
 /**
  * The logits of the training-mode forward pass that {@link lossAndGradients} runs, built from
@@ -516,7 +572,7 @@ export function lossAndGradients(
   const [batchSize] = allSum([localBatch]) as [number];
   const batch: BatchContext =
     collective === undefined
-      ? WHOLE_BATCH
+      ? { ...WHOLE_BATCH, native: nativeTrainingKernels() }
       : {
           allSum: (...partials) => {
             const sums = collective.allReduceSum(tf.concat(partials).dataSync() as Float32Array);
@@ -526,6 +582,7 @@ export function lossAndGradients(
             );
           },
           batchScale: batchSize / localBatch,
+          native: false,
         };
   const { inputId, outputId, steps } = plan(model);
   const consumers = new Map<number, number>();

@@ -1,0 +1,381 @@
+// bireal's native CPU kernels for training on the tfjs wasm backend (src/backend/native.ts).
+//
+// Every function reads and writes float32 tensors where they live: the Float32Array arguments
+// are views of the wasm heap (or any other memory), passed by pointer, never copied. The
+// caller allocates every output before taking the views (allocation can move the wasm heap).
+//
+// - Convolutions (forward, backward data, backward weights) and batch normalization (training
+//   forward with the batch statistics, backward) run on oneDNN, with activations in NHWC and
+//   weights in tfjs' HWIO layout; oneDNN picks its kernels for the CPU at run time (AVX-512,
+//   AVX2...) and runs them on its OpenMP threads. Primitives are created once per shape and
+//   cached; weights are reordered to the layout the primitive prefers on every call (they are
+//   small next to the activations).
+// - Element-wise steps of the 1-bit layers (the sign, the estimators' gradients) are OpenMP
+//   loops, one pass over memory each.
+#include <napi.h>
+#include <omp.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// Streams and primitive caches are per thread (worker threads may each train a replica).
+dnnl::stream& cpuStream() {
+  thread_local dnnl::stream stream(cpuEngine());
+  return stream;
+}
+
+float* floats(const Napi::Value& value, const char* what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(value.Env(), std::string(what) + " must be a Float32Array");
+  }
+  return value.As<Napi::Float32Array>().Data();
+}
+
+size_t length(const Napi::Value& value) { return value.As<Napi::Float32Array>().ElementLength(); }
+
+std::vector<int64_t> integers(const Napi::Value& value, size_t count, const char* what) {
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != count) {
+    throw Napi::TypeError::New(value.Env(),
+                               std::string(what) + " must be an array of " + std::to_string(count));
+  }
+  auto array = value.As<Napi::Array>();
+  std::vector<int64_t> out(count);
+  for (uint32_t i = 0; i < count; i++) {
+    out[i] = array.Get(i).As<Napi::Number>().Int64Value();
+  }
+  return out;
+}
+
+void expectLength(const Napi::Value& value, int64_t expected, const char* what) {
+  if (static_cast<int64_t>(length(value)) != expected) {
+    throw Napi::RangeError::New(value.Env(), std::string(what) + " has " +
+                                                 std::to_string(length(value)) + " elements, expected " +
+                                                 std::to_string(expected));
+  }
+}
+
+// ---- Convolutions ---------------------------------------------------------------------------
+
+// [n, h, w, cin, kh, kw, cout, oh, ow, strideH, strideW, padTop, padLeft, padBottom, padRight,
+//  dilationH, dilationW]: the geometry of one NHWC convolution with an HWIO filter.
+struct ConvShape {
+  std::vector<int64_t> v;
+  int64_t n() const { return v[0]; }
+  int64_t h() const { return v[1]; }
+  int64_t w() const { return v[2]; }
+  int64_t cin() const { return v[3]; }
+  int64_t kh() const { return v[4]; }
+  int64_t kw() const { return v[5]; }
+  int64_t cout() const { return v[6]; }
+  int64_t oh() const { return v[7]; }
+  int64_t ow() const { return v[8]; }
+  memory::desc src() const { return {{n(), cin(), h(), w()}, dt::f32, tag::nhwc}; }
+  memory::desc dst() const { return {{n(), cout(), oh(), ow()}, dt::f32, tag::nhwc}; }
+  memory::desc userWeights() const { return {{cout(), cin(), kh(), kw()}, dt::f32, tag::hwio}; }
+  memory::desc anyWeights() const { return {{cout(), cin(), kh(), kw()}, dt::f32, tag::any}; }
+  memory::dims strides() const { return {v[9], v[10]}; }
+  memory::dims padBefore() const { return {v[11], v[12]}; }
+  memory::dims padAfter() const { return {v[13], v[14]}; }
+  // oneDNN counts dilation from 0 (no dilation), tfjs from 1.
+  memory::dims dilations() const { return {v[15] - 1, v[16] - 1}; }
+  int64_t srcSize() const { return n() * h() * w() * cin(); }
+  int64_t dstSize() const { return n() * oh() * ow() * cout(); }
+  int64_t weightsSize() const { return kh() * kw() * cin() * cout(); }
+};
+
+dnnl::convolution_forward::primitive_desc forwardHint(const ConvShape& s) {
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
+                                       dnnl::algorithm::convolution_direct, s.src(), s.anyWeights(),
+                                       s.dst(), s.strides(), s.dilations(), s.padBefore(),
+                                       s.padAfter());
+  return {desc, cpuEngine()};
+}
+
+// One cached convolution: the primitive, and the reorder between tfjs' weights and its own.
+struct ConvPlan {
+  dnnl::primitive primitive;
+  memory::desc weights;  // the primitive's weights (or diff weights) layout
+  dnnl::reorder weightsReorder;
+  bool reorderNeeded = false;
+};
+
+enum class ConvKind { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
+
+ConvPlan makePlan(ConvKind kind, const ConvShape& s) {
+  ConvPlan plan;
+  auto hint = forwardHint(s);
+  if (kind == ConvKind::kForward) {
+    plan.primitive = dnnl::convolution_forward(hint);
+    plan.weights = hint.weights_desc();
+  } else if (kind == ConvKind::kBackwardData) {
+    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, s.src(),
+                                               s.anyWeights(), s.dst(), s.strides(), s.dilations(),
+                                               s.padBefore(), s.padAfter());
+    dnnl::convolution_backward_data::primitive_desc pd(desc, cpuEngine(), hint);
+    plan.primitive = dnnl::convolution_backward_data(pd);
+    plan.weights = pd.weights_desc();
+  } else {
+    dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, s.src(),
+                                                  s.anyWeights(), s.dst(), s.strides(),
+                                                  s.dilations(), s.padBefore(), s.padAfter());
+    dnnl::convolution_backward_weights::primitive_desc pd(desc, cpuEngine(), hint);
+    plan.primitive = dnnl::convolution_backward_weights(pd);
+    plan.weights = pd.diff_weights_desc();
+  }
+  plan.reorderNeeded = plan.weights != s.userWeights();
+  if (plan.reorderNeeded) {
+    auto& engine = cpuEngine();
+    plan.weightsReorder =
+        kind == ConvKind::kBackwardWeights
+            ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.weights, engine, s.userWeights()))
+            : dnnl::reorder(dnnl::reorder::primitive_desc(engine, s.userWeights(), engine, plan.weights));
+  }
+  return plan;
+}
+
+std::map<std::vector<int64_t>, ConvPlan>& convPlans() {
+  thread_local std::map<std::vector<int64_t>, ConvPlan> plans;
+  return plans;
+}
+
+// conv(kind, shape[17], x, w, y): kind 0 computes y from x and w; 1 computes x (dx) from y (dy)
+// and w; 2 computes w (dw) from x and y (dy). Every buffer is a Float32Array, outputs included.
+void Conv(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto kindValue = info[0].As<Napi::Number>().Int32Value();
+  if (kindValue < 0 || kindValue > 2) throw Napi::RangeError::New(env, "conv: unknown kind");
+  auto kind = static_cast<ConvKind>(kindValue);
+  ConvShape s{integers(info[1], 17, "conv shape")};
+  float* x = floats(info[2], "conv x");
+  float* w = floats(info[3], "conv w");
+  float* y = floats(info[4], "conv y");
+  expectLength(info[2], s.srcSize(), "conv x");
+  expectLength(info[3], s.weightsSize(), "conv w");
+  expectLength(info[4], s.dstSize(), "conv y");
+
+  std::vector<int64_t> key = s.v;
+  key.push_back(kindValue);
+  auto& plans = convPlans();
+  auto found = plans.find(key);
+  if (found == plans.end()) found = plans.emplace(key, makePlan(kind, s)).first;
+  ConvPlan& plan = found->second;
+
+  auto& engine = cpuEngine();
+  auto& stream = cpuStream();
+  memory src(s.src(), engine, x);
+  memory dst(s.dst(), engine, y);
+  memory user(s.userWeights(), engine, w);
+  memory weights = plan.reorderNeeded ? memory(plan.weights, engine) : user;
+  if (kind == ConvKind::kForward) {
+    if (plan.reorderNeeded) plan.weightsReorder.execute(stream, user, weights);
+    plan.primitive.execute(stream,
+                           {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+  } else if (kind == ConvKind::kBackwardData) {
+    if (plan.reorderNeeded) plan.weightsReorder.execute(stream, user, weights);
+    plan.primitive.execute(
+        stream, {{DNNL_ARG_DIFF_DST, dst}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DIFF_SRC, src}});
+  } else {
+    plan.primitive.execute(
+        stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dst}, {DNNL_ARG_DIFF_WEIGHTS, weights}});
+    if (plan.reorderNeeded) plan.weightsReorder.execute(stream, weights, user);
+  }
+  stream.wait();
+}
+
+// ---- Batch normalization --------------------------------------------------------------------
+
+// [rows (n*h*w), channels] with epsilon: the key of a cached batch-norm pair.
+struct BatchNormPlan {
+  dnnl::batch_normalization_forward forward;
+  dnnl::batch_normalization_backward backward;
+  memory::desc statistics;  // mean and variance, as the primitives want them
+  memory::desc scale;       // gamma, beta and their gradients
+};
+
+memory::desc rowsByChannels(int64_t rows, int64_t channels) {
+  // NHWC seen as [rows, channels, 1, 1]: the statistics are per channel over all rows.
+  return {{rows, channels, 1, 1}, dt::f32, tag::nhwc};
+}
+
+BatchNormPlan& batchNormPlan(int64_t rows, int64_t channels, float epsilon) {
+  thread_local std::map<std::tuple<int64_t, int64_t, float>, BatchNormPlan> plans;
+  auto key = std::make_tuple(rows, channels, epsilon);
+  auto found = plans.find(key);
+  if (found != plans.end()) return found->second;
+  auto data = rowsByChannels(rows, channels);
+  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  dnnl::batch_normalization_forward::desc forwardDesc(dnnl::prop_kind::forward_training, data,
+                                                      epsilon, flags);
+  dnnl::batch_normalization_forward::primitive_desc forwardPd(forwardDesc, cpuEngine());
+  dnnl::batch_normalization_backward::desc backwardDesc(dnnl::prop_kind::backward, data, data,
+                                                        epsilon, flags);
+  dnnl::batch_normalization_backward::primitive_desc backwardPd(backwardDesc, cpuEngine(),
+                                                                forwardPd);
+  BatchNormPlan plan{dnnl::batch_normalization_forward(forwardPd),
+                     dnnl::batch_normalization_backward(backwardPd), forwardPd.mean_desc(),
+                     forwardPd.weights_desc()};
+  return plans.emplace(key, std::move(plan)).first->second;
+}
+
+
+// batchNormForward(rows, channels, epsilon, x, gamma, beta, y, mean, variance): training-mode
+// batch normalization of x [rows, channels] with the batch's mean and (biased) variance, which
+// are written out.
+void BatchNormForward(const Napi::CallbackInfo& info) {
+  int64_t rows = info[0].As<Napi::Number>().Int64Value();
+  int64_t channels = info[1].As<Napi::Number>().Int64Value();
+  float epsilon = info[2].As<Napi::Number>().FloatValue();
+  expectLength(info[3], rows * channels, "batchNorm x");
+  expectLength(info[6], rows * channels, "batchNorm y");
+  for (int i : {4, 5, 7, 8}) expectLength(info[i], channels, "batchNorm per-channel vector");
+  auto& plan = batchNormPlan(rows, channels, epsilon);
+  auto data = rowsByChannels(rows, channels);
+  auto& engine = cpuEngine();
+  plan.forward.execute(cpuStream(),
+                       {{DNNL_ARG_SRC, memory(data, engine, floats(info[3], "x"))},
+                        {DNNL_ARG_SCALE, memory(plan.scale, engine, floats(info[4], "gamma"))},
+                        {DNNL_ARG_SHIFT, memory(plan.scale, engine, floats(info[5], "beta"))},
+                        {DNNL_ARG_DST, memory(data, engine, floats(info[6], "y"))},
+                        {DNNL_ARG_MEAN, memory(plan.statistics, engine, floats(info[7], "mean"))},
+                        {DNNL_ARG_VARIANCE, memory(plan.statistics, engine, floats(info[8], "variance"))}});
+  cpuStream().wait();
+}
+
+// batchNormBackward(rows, channels, epsilon, x, dy, gamma, mean, variance, dx, dGamma, dBeta).
+void BatchNormBackward(const Napi::CallbackInfo& info) {
+  int64_t rows = info[0].As<Napi::Number>().Int64Value();
+  int64_t channels = info[1].As<Napi::Number>().Int64Value();
+  float epsilon = info[2].As<Napi::Number>().FloatValue();
+  for (int i : {3, 4, 8}) expectLength(info[i], rows * channels, "batchNorm activation");
+  for (int i : {5, 6, 7, 9, 10}) expectLength(info[i], channels, "batchNorm per-channel vector");
+  auto& plan = batchNormPlan(rows, channels, epsilon);
+  auto data = rowsByChannels(rows, channels);
+  auto& engine = cpuEngine();
+  memory gamma(plan.scale, engine, floats(info[5], "gamma"));
+  plan.backward.execute(
+      cpuStream(), {{DNNL_ARG_SRC, memory(data, engine, floats(info[3], "x"))},
+                    {DNNL_ARG_DIFF_DST, memory(data, engine, floats(info[4], "dy"))},
+                    {DNNL_ARG_SCALE, gamma},
+                    // oneDNN 2.6 checks that a shift is passed, though the backward pass does
+                    // not read it.
+                    {DNNL_ARG_SHIFT, gamma},
+                    {DNNL_ARG_MEAN, memory(plan.statistics, engine, floats(info[6], "mean"))},
+                    {DNNL_ARG_VARIANCE, memory(plan.statistics, engine, floats(info[7], "variance"))},
+                    {DNNL_ARG_DIFF_SRC, memory(data, engine, floats(info[8], "dx"))},
+                    {DNNL_ARG_DIFF_SCALE, memory(plan.scale, engine, floats(info[9], "dGamma"))},
+                    {DNNL_ARG_DIFF_SHIFT, memory(plan.scale, engine, floats(info[10], "dBeta"))}});
+  cpuStream().wait();
+}
+
+// ---- Element-wise steps of the 1-bit layers -------------------------------------------------
+
+// sign(x, out): +1 where x >= 0 (sign(0) = +1, as everywhere in bireal), -1 elsewhere.
+void Sign(const Napi::CallbackInfo& info) {
+  const float* x = floats(info[0], "sign x");
+  float* out = floats(info[1], "sign out");
+  int64_t n = static_cast<int64_t>(length(info[0]));
+  expectLength(info[1], n, "sign out");
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) out[i] = x[i] < 0.0f ? -1.0f : 1.0f;
+}
+
+// estimatorGradient(estimator, dy, x, dx): dx = dy * the estimator's derivative at x, where
+// estimator 0 is the STE (1), 1 the clipped STE (1{|x| <= 1}), 2 ApproxSign (max(0, 2 - 2|x|)).
+void EstimatorGradient(const Napi::CallbackInfo& info) {
+  int estimator = info[0].As<Napi::Number>().Int32Value();
+  const float* dy = floats(info[1], "estimator dy");
+  const float* x = floats(info[2], "estimator x");
+  float* dx = floats(info[3], "estimator dx");
+  int64_t n = static_cast<int64_t>(length(info[1]));
+  expectLength(info[2], n, "estimator x");
+  expectLength(info[3], n, "estimator dx");
+  if (estimator == 0) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i];
+  } else if (estimator == 1) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] = std::fabs(x[i]) <= 1.0f ? dy[i] : 0.0f;
+  } else if (estimator == 2) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * std::fmax(0.0f, 2.0f - 2.0f * std::fabs(x[i]));
+  } else {
+    throw Napi::RangeError::New(info.Env(), "estimatorGradient: unknown estimator");
+  }
+}
+
+// ---- Module ---------------------------------------------------------------------------------
+
+std::string isaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "generic";
+  }
+}
+
+// info(): {version, isa, threads} of the oneDNN this addon runs on.
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const dnnl_version_t* v = dnnl::version();
+  auto out = Napi::Object::New(env);
+  out.Set("version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                         std::to_string(v->patch));
+  out.Set("isa", isaName(dnnl::get_effective_cpu_isa()));
+  out.Set("threads", omp_get_max_threads());
+  return out;
+}
+
+// setThreads(n): the OpenMP threads of every later kernel on this thread.
+void SetThreads(const Napi::CallbackInfo& info) {
+  int threads = info[0].As<Napi::Number>().Int32Value();
+  if (threads < 1) throw Napi::RangeError::New(info.Env(), "setThreads: need at least 1 thread");
+  omp_set_num_threads(threads);
+}
+
+// Errors of oneDNN (unsupported shapes, out of memory) become JavaScript errors.
+template <void (*F)(const Napi::CallbackInfo&)>
+void Guarded(const Napi::CallbackInfo& info) {
+  try {
+    F(info);
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(info.Env(), std::string("oneDNN: ") + e.what());
+  }
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("conv", Napi::Function::New(env, Guarded<Conv>));
+  exports.Set("batchNormForward", Napi::Function::New(env, Guarded<BatchNormForward>));
+  exports.Set("batchNormBackward", Napi::Function::New(env, Guarded<BatchNormBackward>));
+  exports.Set("sign", Napi::Function::New(env, Sign));
+  exports.Set("estimatorGradient", Napi::Function::New(env, EstimatorGradient));
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(bireal_native, Init)

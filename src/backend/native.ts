@@ -1,0 +1,334 @@
+/**
+ * Native CPU kernels under the wasm backend (Node only): oneDNN convolutions and batch
+ * normalization, and OpenMP loops for the 1-bit layers' element-wise steps, from the addon in
+ * `native/` (built by `scripts/setup.sh` with node-gyp against Debian's `libdnnl-dev`).
+ *
+ * wasm stays the tensor store: each kernel gets Float32Array views of the wasm heap and works
+ * in place there, without copies. Replaced or added on the wasm backend:
+ * - `Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter` (float32, NHWC, any padding,
+ *   stride and dilation), on oneDNN;
+ * - {@link NATIVE_KERNELS}, the per-block steps of layer-wise training (`src/backprop`):
+ *   batch normalization's training forward (with the batch statistics) and backward, the sign
+ *   and the estimators' gradients.
+ *
+ * `BIREAL_NATIVE=0` turns the addon off; where it is not built, training runs on wasm alone.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util } from '@tensorflow/tfjs-core';
+import type {
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  KernelBackend,
+  KernelFunc,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { ESTIMATORS } from '../binarize/index.js';
+
+/** The addon's functions (see native/bireal_native.cc). */
+interface Addon {
+  conv(kind: number, shape: number[], x: Float32Array, w: Float32Array, y: Float32Array): void;
+  batchNormForward(
+    rows: number,
+    channels: number,
+    epsilon: number,
+    ...buffers: Float32Array[]
+  ): void;
+  batchNormBackward(
+    rows: number,
+    channels: number,
+    epsilon: number,
+    ...buffers: Float32Array[]
+  ): void;
+  sign(x: Float32Array, out: Float32Array): void;
+  estimatorGradient(estimator: number, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  info(): NativeInfo;
+  setThreads(threads: number): void;
+}
+
+/** What runs the native kernels. */
+export interface NativeInfo {
+  /** oneDNN's version, e.g. `2.6.3`. */
+  version: string;
+  /** The instruction set oneDNN's kernels use on this CPU, e.g. `avx512_core`. */
+  isa: string;
+  /** OpenMP threads of each kernel. */
+  threads: number;
+}
+
+/** Names of the layer-wise training steps added to the wasm backend. */
+export const NATIVE_KERNELS = {
+  /** Inputs x [N,H,W,C], gamma, beta; attr epsilon. Outputs y, batch mean, batch variance. */
+  batchNormTraining: 'BirealBatchNormTraining',
+  /** Inputs x, dy, gamma, mean, variance; attr epsilon. Outputs dx, dGamma, dBeta. */
+  batchNormGrad: 'BirealBatchNormGrad',
+  /** Input x. Output sign(x) in {-1, +1}, sign(0) = +1. */
+  sign: 'BirealSign',
+  /** Inputs dy, x; attr estimator. Output dy times the estimator's derivative at x. */
+  estimatorGrad: 'BirealEstimatorGrad',
+} as const;
+
+/** The parts of tfjs-backend-wasm's `BackendWasm` the kernels use. */
+interface WasmBackend extends KernelBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array;
+}
+
+type Args = Parameters<KernelFunc>[0];
+type Shape4 = [number, number, number, number];
+
+let addon: Addon | undefined;
+let loadError: string | undefined;
+let tried = false;
+
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+/** Whether `BIREAL_NATIVE=0` turned the native kernels off. */
+export function nativeDisabled(): boolean {
+  return isNode && process.env['BIREAL_NATIVE'] === '0';
+}
+
+/**
+ * Loads the addon once (Node only). Returns undefined, with the reason in
+ * {@link nativeUnavailableReason}, when it is turned off, not built or fails to load.
+ */
+export async function loadNative(): Promise<Addon | undefined> {
+  if (tried) return addon;
+  tried = true;
+  if (!isNode) return undefined;
+  if (nativeDisabled()) {
+    loadError = 'turned off by BIREAL_NATIVE=0';
+    return undefined;
+  }
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  // From dist/src/backend/ (compiled) to the repository's native/ folder.
+  const path = new URL('../../../native/build/Release/bireal_native.node', import.meta.url);
+  try {
+    addon = require(path.pathname) as Addon;
+  } catch (error) {
+    loadError = `native addon not built (${(error as Error).message.split('\n')[0]}); run scripts/setup.sh`;
+  }
+  return addon;
+}
+
+/** Why the native kernels are not in use, or undefined when they are (or were never asked for). */
+export function nativeUnavailableReason(): string | undefined {
+  return loadError;
+}
+
+/** The native kernels' library, ISA and threads, when the addon is loaded. */
+export function nativeInfo(): NativeInfo | undefined {
+  return addon?.info();
+}
+
+/** Sets the OpenMP threads of the native kernels (of the calling thread). */
+export function setNativeThreads(threads: number): void {
+  addon?.setThreads(threads);
+}
+
+/** Whether the native training steps are registered on the active backend. */
+export function nativeTrainingKernels(): boolean {
+  return tf.getKernel(NATIVE_KERNELS.batchNormTraining, tf.getBackend()) !== undefined;
+}
+
+function heap(backend: WasmBackend, info: TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(info);
+}
+
+/** The addon's 17-number description of a conv (see `ConvShape` in the addon). */
+function convShape(info: backend_util.Conv2DInfo): number[] {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo } = info;
+  const { top, left, bottom, right } = padInfo;
+  const [n, h, w, c] = [batchSize, inHeight, inWidth, inChannels];
+  return [
+    ...[n, h, w, c, filterHeight, filterWidth, outChannels, outHeight, outWidth],
+    ...[strideHeight, strideWidth, top, left, bottom, right],
+    ...[info.dilationHeight, info.dilationWidth],
+  ];
+}
+
+/** Runs `fallback` for what the native kernel does not take (non-float32, NCHW). */
+function nativeOrFallback(
+  native: (args: Args, backend: WasmBackend) => TensorInfo,
+  fallback: KernelFunc | undefined,
+  name: string,
+): KernelFunc {
+  return (args: Args) => {
+    const attrs = args.attrs as { dataFormat?: string };
+    const inputs = Object.values(args.inputs) as TensorInfo[];
+    if (attrs.dataFormat !== 'NCHW' && inputs.every((t) => t.dtype === 'float32')) {
+      return native(args, args.backend as WasmBackend);
+    }
+    if (fallback === undefined) throw new Error(`${name}: only float32 NHWC on native kernels`);
+    return fallback(args);
+  };
+}
+
+function conv2D(lib: Addon): (args: Args, backend: WasmBackend) => TensorInfo {
+  return ({ inputs, attrs }, backend) => {
+    const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
+    const info = backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      filter.shape as Shape4,
+      strides,
+      dilations,
+      pad,
+      dimRoundingMode,
+    );
+    const y = backend.makeOutput(info.outShape, 'float32');
+    lib.conv(0, convShape(info), heap(backend, x), heap(backend, filter), heap(backend, y));
+    return y;
+  };
+}
+
+function conv2DBackpropInput(lib: Addon): (args: Args, backend: WasmBackend) => TensorInfo {
+  return ({ inputs, attrs }, backend) => {
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dimRoundingMode, inputShape } =
+      attrs as unknown as Conv2DBackpropInputAttrs;
+    const info = backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as Shape4,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
+    const dx = backend.makeOutput(inputShape, 'float32');
+    lib.conv(1, convShape(info), heap(backend, dx), heap(backend, filter), heap(backend, dy));
+    return dx;
+  };
+}
+
+function conv2DBackpropFilter(lib: Addon): (args: Args, backend: WasmBackend) => TensorInfo {
+  return ({ inputs, attrs }, backend) => {
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dimRoundingMode, filterShape } =
+      attrs as unknown as Conv2DBackpropFilterAttrs;
+    const info = backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      filterShape,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
+    const dW = backend.makeOutput(filterShape, 'float32');
+    lib.conv(2, convShape(info), heap(backend, x), heap(backend, dW), heap(backend, dy));
+    return dW;
+  };
+}
+
+function channelsOf(x: TensorInfo): { rows: number; channels: number } {
+  const channels = x.shape[x.shape.length - 1] as number;
+  const size = x.shape.reduce((a, b) => a * b, 1);
+  return { rows: size / channels, channels };
+}
+
+function batchNormTraining(lib: Addon): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const { x, gamma, beta } = inputs as Record<string, TensorInfo>;
+    const input = x as TensorInfo;
+    const { rows, channels } = channelsOf(input);
+    const y = wasm.makeOutput(input.shape, 'float32');
+    const mean = wasm.makeOutput([channels], 'float32');
+    const variance = wasm.makeOutput([channels], 'float32');
+    const epsilon = (attrs as { epsilon: number }).epsilon;
+    lib.batchNormForward(
+      rows,
+      channels,
+      epsilon,
+      ...[input, gamma, beta, y, mean, variance].map((t) => heap(wasm, t as TensorInfo)),
+    );
+    return [y, mean, variance];
+  };
+}
+
+function batchNormGrad(lib: Addon): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const { x, dy, gamma, mean, variance } = inputs as Record<string, TensorInfo>;
+    const input = x as TensorInfo;
+    const { rows, channels } = channelsOf(input);
+    const dx = wasm.makeOutput(input.shape, 'float32');
+    const dGamma = wasm.makeOutput([channels], 'float32');
+    const dBeta = wasm.makeOutput([channels], 'float32');
+    const epsilon = (attrs as { epsilon: number }).epsilon;
+    lib.batchNormBackward(
+      rows,
+      channels,
+      epsilon,
+      ...[input, dy, gamma, mean, variance, dx, dGamma, dBeta].map((t) =>
+        heap(wasm, t as TensorInfo),
+      ),
+    );
+    return [dx, dGamma, dBeta];
+  };
+}
+
+function sign(lib: Addon): KernelFunc {
+  return ({ inputs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const x = inputs['x'] as TensorInfo;
+    const out = wasm.makeOutput(x.shape, 'float32');
+    lib.sign(heap(wasm, x), heap(wasm, out));
+    return out;
+  };
+}
+
+function estimatorGrad(lib: Addon): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
+    const estimator = ESTIMATORS.indexOf((attrs as { estimator: never }).estimator);
+    if (estimator < 0) throw new Error(`${NATIVE_KERNELS.estimatorGrad}: unknown estimator`);
+    const dx = wasm.makeOutput(x.shape, 'float32');
+    lib.estimatorGradient(estimator, heap(wasm, dy), heap(wasm, x), heap(wasm, dx));
+    return dx;
+  };
+}
+
+/** Replaces (or adds) a kernel without tfjs's overwrite warning. */
+function replaceKernel(kernelName: string, kernelFunc: KernelFunc): void {
+  if (tf.getKernel(kernelName, 'wasm') !== undefined) tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+}
+
+let registeredOnWasm = false;
+
+/**
+ * Registers the native kernels on the wasm backend (after its own and the training kernels of
+ * `kernels.ts`, which they replace). Returns whether they are in use.
+ */
+export async function registerNativeKernels(backendName: string): Promise<boolean> {
+  if (backendName !== 'wasm') return false;
+  if (registeredOnWasm) return true;
+  const lib = await loadNative();
+  if (lib === undefined) return false;
+  registeredOnWasm = true;
+  const original = (name: string) => tf.getKernel(name, 'wasm')?.kernelFunc;
+  replaceKernel('Conv2D', nativeOrFallback(conv2D(lib), original('Conv2D'), 'Conv2D'));
+  for (const [name, kernel] of [
+    ['Conv2DBackpropInput', conv2DBackpropInput(lib)],
+    ['Conv2DBackpropFilter', conv2DBackpropFilter(lib)],
+  ] as const) {
+    replaceKernel(name, nativeOrFallback(kernel, original(name), name));
+  }
+  replaceKernel(NATIVE_KERNELS.batchNormTraining, batchNormTraining(lib));
+  replaceKernel(NATIVE_KERNELS.batchNormGrad, batchNormGrad(lib));
+  replaceKernel(NATIVE_KERNELS.sign, sign(lib));
+  replaceKernel(NATIVE_KERNELS.estimatorGrad, estimatorGrad(lib));
+  return true;
+}
+
+/** One line, e.g. `oneDNN 2.6.3 kernels (avx512_core, 2 threads)`, or undefined when off. */
+export function describeNative(): string | undefined {
+  const info = registeredOnWasm ? nativeInfo() : undefined;
+  if (info === undefined) return undefined;
+  const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  return `oneDNN ${info.version} kernels (${info.isa}, ${threads})`;
+}
