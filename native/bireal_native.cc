@@ -15,6 +15,7 @@
 #include <napi.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -320,6 +321,198 @@ void EstimatorGradient(const Napi::CallbackInfo& info) {
   }
 }
 
+// ---- Weight binarization of the 1-bit convs ---------------------------------------------------
+
+// The weights [KH, KW, Cin, Cout] as rows (KH*KW*Cin) by columns (Cout), with the mean |w| of
+// each column (output channel): the scale of the scaled and magnitude-aware binarizers.
+std::vector<float> columnMeanAbs(const float* w, int64_t rows, int64_t columns) {
+  std::vector<float> scale(columns, 0.0f);
+  for (int64_t r = 0; r < rows; r++) {
+    const float* row = w + r * columns;
+    for (int64_t c = 0; c < columns; c++) scale[c] += std::fabs(row[c]);
+  }
+  for (auto& s : scale) s /= static_cast<float>(rows);
+  return scale;
+}
+
+// binarizeWeight(scaled, columns, w, wb): wb = sign(w), times each output channel's mean |w|
+// when scaled is true.
+void BinarizeWeight(const Napi::CallbackInfo& info) {
+  bool scaled = info[0].As<Napi::Boolean>().Value();
+  int64_t columns = info[1].As<Napi::Number>().Int64Value();
+  const float* w = floats(info[2], "binarizeWeight w");
+  float* wb = floats(info[3], "binarizeWeight wb");
+  int64_t n = static_cast<int64_t>(length(info[2]));
+  expectLength(info[3], n, "binarizeWeight wb");
+  int64_t rows = n / columns;
+  std::vector<float> scale = scaled ? columnMeanAbs(w, rows, columns) : std::vector<float>(columns, 1.0f);
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t c = 0; c < columns; c++) {
+      int64_t i = r * columns + c;
+      wb[i] = w[i] < 0.0f ? -scale[c] : scale[c];
+    }
+  }
+}
+
+// weightGradient(magnitudeAware, columns, dWb, w, dW): the gradient through the binarizer:
+// dWb * mean|w| * 1{|w| < 1} (the paper's magnitude-aware gradient) or dWb * 1{|w| <= 1}.
+void WeightGradient(const Napi::CallbackInfo& info) {
+  bool magnitudeAware = info[0].As<Napi::Boolean>().Value();
+  int64_t columns = info[1].As<Napi::Number>().Int64Value();
+  const float* dWb = floats(info[2], "weightGradient dWb");
+  const float* w = floats(info[3], "weightGradient w");
+  float* dW = floats(info[4], "weightGradient dW");
+  int64_t n = static_cast<int64_t>(length(info[2]));
+  expectLength(info[3], n, "weightGradient w");
+  expectLength(info[4], n, "weightGradient dW");
+  int64_t rows = n / columns;
+  if (magnitudeAware) {
+    std::vector<float> scale = columnMeanAbs(w, rows, columns);
+    for (int64_t r = 0; r < rows; r++) {
+      for (int64_t c = 0; c < columns; c++) {
+        int64_t i = r * columns + c;
+        dW[i] = std::fabs(w[i]) < 1.0f ? dWb[i] * scale[c] : 0.0f;
+      }
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) dW[i] = std::fabs(w[i]) <= 1.0f ? dWb[i] : 0.0f;
+  }
+}
+
+// ---- Pooling gradients ------------------------------------------------------------------------
+
+// [n, h, w, c, oh, ow, kh, kw, strideH, strideW, padTop, padLeft]: one NHWC pooling.
+struct PoolShape {
+  std::vector<int64_t> v;
+  int64_t n() const { return v[0]; }
+  int64_t h() const { return v[1]; }
+  int64_t w() const { return v[2]; }
+  int64_t c() const { return v[3]; }
+  int64_t oh() const { return v[4]; }
+  int64_t ow() const { return v[5]; }
+};
+
+// maxPoolGrad(shape[12], dy, x, dx): each output's gradient goes to the first maximal input of
+// its window (row-major order, padding excluded), as tfjs' cpu backend and TensorFlow do.
+void MaxPoolGrad(const Napi::CallbackInfo& info) {
+  PoolShape s{integers(info[0], 12, "maxPoolGrad shape")};
+  const float* dy = floats(info[1], "maxPoolGrad dy");
+  const float* x = floats(info[2], "maxPoolGrad x");
+  float* dx = floats(info[3], "maxPoolGrad dx");
+  expectLength(info[1], s.n() * s.oh() * s.ow() * s.c(), "maxPoolGrad dy");
+  expectLength(info[2], s.n() * s.h() * s.w() * s.c(), "maxPoolGrad x");
+  expectLength(info[3], s.n() * s.h() * s.w() * s.c(), "maxPoolGrad dx");
+  const int64_t kh = s.v[6], kw = s.v[7], sh = s.v[8], sw = s.v[9], top = s.v[10], left = s.v[11];
+  const int64_t h = s.h(), w = s.w(), c = s.c(), oh = s.oh(), ow = s.ow();
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < s.n(); b++) {
+    const float* xb = x + b * h * w * c;
+    float* dxb = dx + b * h * w * c;
+    std::fill(dxb, dxb + h * w * c, 0.0f);
+    // Per channel: the best value so far and the pixel (r * w + q) it came from.
+    std::vector<float> bestValue(c);
+    std::vector<int32_t> bestPixel(c);
+    float* value = bestValue.data();
+    int32_t* pixel = bestPixel.data();
+    for (int64_t i = 0; i < oh; i++) {
+      for (int64_t j = 0; j < ow; j++) {
+        bool first = true;
+        for (int64_t u = 0; u < kh; u++) {
+          int64_t r = i * sh + u - top;
+          if (r < 0 || r >= h) continue;
+          for (int64_t t = 0; t < kw; t++) {
+            int64_t q = j * sw + t - left;
+            if (q < 0 || q >= w) continue;
+            const int32_t here = static_cast<int32_t>(r * w + q);
+            const float* px = xb + here * c;
+            if (first) {
+              std::copy(px, px + c, value);
+              std::fill(pixel, pixel + c, here);
+              first = false;
+              continue;
+            }
+            for (int64_t k = 0; k < c; k++) {
+              const bool better = px[k] > value[k];
+              value[k] = better ? px[k] : value[k];
+              pixel[k] = better ? here : pixel[k];
+            }
+          }
+        }
+        if (first) continue;  // a window entirely in the padding
+        const float* g = dy + ((b * oh + i) * ow + j) * c;
+        for (int64_t k = 0; k < c; k++) dxb[pixel[k] * c + k] += g[k];
+      }
+    }
+  }
+}
+
+// avgPoolGrad(shape[12], dy, dx): each output's gradient spread evenly over its window, divided
+// by the window's full size (as tfjs' kernels do, padding included in the count).
+void AvgPoolGrad(const Napi::CallbackInfo& info) {
+  PoolShape s{integers(info[0], 12, "avgPoolGrad shape")};
+  const float* dy = floats(info[1], "avgPoolGrad dy");
+  float* dx = floats(info[2], "avgPoolGrad dx");
+  expectLength(info[1], s.n() * s.oh() * s.ow() * s.c(), "avgPoolGrad dy");
+  expectLength(info[2], s.n() * s.h() * s.w() * s.c(), "avgPoolGrad dx");
+  const int64_t kh = s.v[6], kw = s.v[7], sh = s.v[8], sw = s.v[9], top = s.v[10], left = s.v[11];
+  const int64_t h = s.h(), w = s.w(), c = s.c(), oh = s.oh(), ow = s.ow();
+  const float scale = 1.0f / static_cast<float>(kh * kw);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < s.n(); b++) {
+    float* dxb = dx + b * h * w * c;
+    std::fill(dxb, dxb + h * w * c, 0.0f);
+    for (int64_t i = 0; i < oh; i++) {
+      for (int64_t j = 0; j < ow; j++) {
+        const float* g = dy + ((b * oh + i) * ow + j) * c;
+        for (int64_t u = 0; u < kh; u++) {
+          int64_t r = i * sh + u - top;
+          if (r < 0 || r >= h) continue;
+          for (int64_t t = 0; t < kw; t++) {
+            int64_t q = j * sw + t - left;
+            if (q < 0 || q >= w) continue;
+            float* px = dxb + (r * w + q) * c;
+            for (int64_t k = 0; k < c; k++) px[k] += g[k] * scale;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- Optimizer ---------------------------------------------------------------------------------
+
+// adam(hyper[6], value, m, v, g, newValue, newM, newV): one step of tfjs' Adam, in one pass and
+// in the same float32 arithmetic: m' = b1 m + (1 - b1) g, v' = b2 v + (1 - b2) g^2,
+// value' = value - lr (m' / c1) / (sqrt(v' / c2) + epsilon), where hyper = [b1, b2, lr, epsilon,
+// c1, c2] and c1, c2 are the bias corrections 1 - b1^t, 1 - b2^t.
+void Adam(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() != 6) {
+    throw Napi::TypeError::New(info.Env(), "adam: hyper must be an array of 6");
+  }
+  auto hyper = info[0].As<Napi::Array>();
+  float h[6];
+  for (uint32_t i = 0; i < 6; i++) h[i] = hyper.Get(i).As<Napi::Number>().FloatValue();
+  const float b1 = h[0], b2 = h[1], lr = h[2], epsilon = h[3], c1 = h[4], c2 = h[5];
+  const float oneMinusB1 = 1.0f - b1, oneMinusB2 = 1.0f - b2;
+  const float* value = floats(info[1], "adam value");
+  const float* m = floats(info[2], "adam m");
+  const float* v = floats(info[3], "adam v");
+  const float* g = floats(info[4], "adam g");
+  float* newValue = floats(info[5], "adam newValue");
+  float* newM = floats(info[6], "adam newM");
+  float* newV = floats(info[7], "adam newV");
+  int64_t n = static_cast<int64_t>(length(info[1]));
+  for (int i = 2; i <= 7; i++) expectLength(info[i], n, "adam buffer");
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float mi = m[i] * b1 + g[i] * oneMinusB1;
+    const float vi = v[i] * b2 + (g[i] * g[i]) * oneMinusB2;
+    newM[i] = mi;
+    newV[i] = vi;
+    newValue[i] = ((mi / c1) / (std::sqrt(vi / c2) + epsilon)) * -lr + value[i];
+  }
+}
+
 // ---- Module ---------------------------------------------------------------------------------
 
 std::string isaName(dnnl::cpu_isa isa) {
@@ -371,6 +564,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormBackward", Napi::Function::New(env, Guarded<BatchNormBackward>));
   exports.Set("sign", Napi::Function::New(env, Sign));
   exports.Set("estimatorGradient", Napi::Function::New(env, EstimatorGradient));
+  exports.Set("binarizeWeight", Napi::Function::New(env, BinarizeWeight));
+  exports.Set("weightGradient", Napi::Function::New(env, WeightGradient));
+  exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
+  exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
+  exports.Set("adam", Napi::Function::New(env, Adam));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   return exports;

@@ -6,10 +6,10 @@
  * wasm stays the tensor store: each kernel gets Float32Array views of the wasm heap and works
  * in place there, without copies. Replaced or added on the wasm backend:
  * - `Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter` (float32, NHWC, any padding,
- *   stride and dilation), on oneDNN;
+ *   stride and dilation), on oneDNN; `MaxPoolGrad` and `AvgPoolGrad`, as OpenMP loops;
  * - {@link NATIVE_KERNELS}, the per-block steps of layer-wise training (`src/backprop`):
  *   batch normalization's training forward (with the batch statistics) and backward, the sign
- *   and the estimators' gradients.
+ *   and the estimators' gradients, the weight binarizers and their gradients; Adam's update.
  *
  * `BIREAL_NATIVE=0` turns the addon off; where it is not built, training runs on wasm alone.
  */
@@ -21,9 +21,10 @@ import type {
   Conv2DBackpropInputAttrs,
   KernelBackend,
   KernelFunc,
+  MaxPoolGradAttrs,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { ESTIMATORS } from '../binarize/index.js';
+import { ESTIMATORS, type Binarizer } from '../binarize/index.js';
 
 /** The addon's functions (see native/bireal_native.cc). */
 interface Addon {
@@ -42,6 +43,17 @@ interface Addon {
   ): void;
   sign(x: Float32Array, out: Float32Array): void;
   estimatorGradient(estimator: number, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  binarizeWeight(scaled: boolean, columns: number, w: Float32Array, wb: Float32Array): void;
+  weightGradient(
+    magnitudeAware: boolean,
+    columns: number,
+    dWb: Float32Array,
+    w: Float32Array,
+    dW: Float32Array,
+  ): void;
+  maxPoolGrad(shape: number[], dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  avgPoolGrad(shape: number[], dy: Float32Array, dx: Float32Array): void;
+  adam(hyper: number[], ...buffers: Float32Array[]): void;
   info(): NativeInfo;
   setThreads(threads: number): void;
 }
@@ -66,6 +78,15 @@ export const NATIVE_KERNELS = {
   sign: 'BirealSign',
   /** Inputs dy, x; attr estimator. Output dy times the estimator's derivative at x. */
   estimatorGrad: 'BirealEstimatorGrad',
+  /** Input w (HWIO); attr binarizer. Output the binarized weights. */
+  binarizeWeight: 'BirealBinarizeWeight',
+  /** Inputs dWb, w; attr binarizer. Output the gradient with respect to w. */
+  weightGrad: 'BirealWeightGrad',
+  /**
+   * Inputs value, m, v, g; attr hyper = [beta1, beta2, lr, epsilon, 1 - beta1^t, 1 - beta2^t].
+   * Outputs the new value, m and v of one step of tfjs' Adam.
+   */
+  adam: 'BirealAdam',
 } as const;
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` the kernels use. */
@@ -292,6 +313,84 @@ function estimatorGrad(lib: Addon): KernelFunc {
   };
 }
 
+function binarizeWeight(lib: Addon): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const w = inputs['w'] as TensorInfo;
+    const binarizer = (attrs as { binarizer: Binarizer }).binarizer;
+    const wb = wasm.makeOutput(w.shape, 'float32');
+    const columns = w.shape[w.shape.length - 1] as number;
+    lib.binarizeWeight(binarizer !== 'sign', columns, heap(wasm, w), heap(wasm, wb));
+    return wb;
+  };
+}
+
+function weightGrad(lib: Addon): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const { dWb, w } = inputs as { dWb: TensorInfo; w: TensorInfo };
+    const binarizer = (attrs as { binarizer: Binarizer }).binarizer;
+    const dW = wasm.makeOutput(w.shape, 'float32');
+    const columns = w.shape[w.shape.length - 1] as number;
+    const magnitudeAware = binarizer === 'magnitude-aware';
+    lib.weightGradient(magnitudeAware, columns, heap(wasm, dWb), heap(wasm, w), heap(wasm, dW));
+    return dW;
+  };
+}
+
+function adam(lib: Addon): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const { value, m, v, g } = inputs as Record<string, TensorInfo>;
+    const shape = (value as TensorInfo).shape;
+    const outputs = [0, 1, 2].map(() => wasm.makeOutput(shape, 'float32'));
+    const buffers = [value, m, v, g, ...outputs].map((t) => heap(wasm, t as TensorInfo));
+    lib.adam((attrs as { hyper: number[] }).hyper, ...buffers);
+    return outputs;
+  };
+}
+
+/** The addon's 12-number description of a pooling (see `PoolShape` in the addon). */
+function poolShape(info: backend_util.Conv2DInfo): number[] {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo } = info;
+  return [
+    ...[batchSize, inHeight, inWidth, inChannels, outHeight, outWidth],
+    ...[filterHeight, filterWidth, strideHeight, strideWidth, padInfo.top, padInfo.left],
+  ];
+}
+
+function poolInfo(x: TensorInfo, attrs: unknown): backend_util.Conv2DInfo {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as MaxPoolGradAttrs;
+  return backend_util.computePool2DInfo(
+    x.shape as Shape4,
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+}
+
+function maxPoolGrad(lib: Addon): (args: Args, backend: WasmBackend) => TensorInfo {
+  return ({ inputs, attrs }, backend) => {
+    const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+    const dx = backend.makeOutput(input.shape, 'float32');
+    const shape = poolShape(poolInfo(input, attrs));
+    lib.maxPoolGrad(shape, heap(backend, dy), heap(backend, input), heap(backend, dx));
+    return dx;
+  };
+}
+
+function avgPoolGrad(lib: Addon): (args: Args, backend: WasmBackend) => TensorInfo {
+  return ({ inputs, attrs }, backend) => {
+    const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+    const dx = backend.makeOutput(input.shape, 'float32');
+    lib.avgPoolGrad(poolShape(poolInfo(input, attrs)), heap(backend, dy), heap(backend, dx));
+    return dx;
+  };
+}
+
 /** Replaces (or adds) a kernel without tfjs's overwrite warning. */
 function replaceKernel(kernelName: string, kernelFunc: KernelFunc): void {
   if (tf.getKernel(kernelName, 'wasm') !== undefined) tf.unregisterKernel(kernelName, 'wasm');
@@ -315,6 +414,8 @@ export async function registerNativeKernels(backendName: string): Promise<boolea
   for (const [name, kernel] of [
     ['Conv2DBackpropInput', conv2DBackpropInput(lib)],
     ['Conv2DBackpropFilter', conv2DBackpropFilter(lib)],
+    ['MaxPoolGrad', maxPoolGrad(lib)],
+    ['AvgPoolGrad', avgPoolGrad(lib)],
   ] as const) {
     replaceKernel(name, nativeOrFallback(kernel, original(name), name));
   }
@@ -322,6 +423,9 @@ export async function registerNativeKernels(backendName: string): Promise<boolea
   replaceKernel(NATIVE_KERNELS.batchNormGrad, batchNormGrad(lib));
   replaceKernel(NATIVE_KERNELS.sign, sign(lib));
   replaceKernel(NATIVE_KERNELS.estimatorGrad, estimatorGrad(lib));
+  replaceKernel(NATIVE_KERNELS.binarizeWeight, binarizeWeight(lib));
+  replaceKernel(NATIVE_KERNELS.weightGrad, weightGrad(lib));
+  replaceKernel(NATIVE_KERNELS.adam, adam(lib));
   return true;
 }
 

@@ -167,7 +167,10 @@ const binaryConv2d: LayerRule = {
     const { strides, padding, binarizer, estimator } = layer as BinaryConv2D;
     // The custom-gradient binarizers, so that tfjs autodiff of this forward pass (used to check
     // the backward pass below) applies the same estimator and weight gradient.
-    const wb = binarizeWeight(weight(layer, 'kernel').read(), binarizer);
+    const w = weight(layer, 'kernel').read();
+    const wb = batch.native
+      ? (tf.engine().runKernel(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer } as never) as tf.Tensor)
+      : binarizeWeight(w, binarizer);
     const xb = batch.native
       ? (tf.engine().runKernel(NATIVE_KERNELS.sign, { x: x as tf.Tensor }) as tf.Tensor4D)
       : binarizeActivation(x as tf.Tensor4D, estimator);
@@ -196,7 +199,10 @@ const binaryConv2d: LayerRule = {
             } as never) as tf.Tensor)
         : tf.mul(dxb, estimatorGradient(input, estimator));
     }
-    return { dxs: [dx], dWeights: [[kernel, weightGradient(dWb, w, binarizer)]] };
+    const dW = batch.native
+      ? (tf.engine().runKernel(NATIVE_KERNELS.weightGrad, { dWb, w }, { binarizer } as never) as tf.Tensor)
+      : weightGradient(dWb, w, binarizer);
+    return { dxs: [dx], dWeights: [[kernel, dW]] };
   },
 };
 
@@ -369,17 +375,16 @@ const add: LayerRule = {
 const globalAveragePooling2d: LayerRule = {
   forward(_layer, [x]) {
     const input = x as tf.Tensor4D;
-    // A zero-size stand-in that remembers the input shape for the backward pass.
-    return {
-      output: tf.mean(input, [1, 2]),
-      saved: [tf.zeros([input.shape[1], input.shape[2], 0])],
-    };
+    return { output: tf.mean(input, [1, 2]), saved: [tf.clone(input)] };
   },
-  backward(_layer, dy, [shapeOnly]) {
-    const [h, w] = (shapeOnly as tf.Tensor).shape as [number, number];
-    const [n, c] = dy.shape as [number, number];
-    const dx = tf.broadcastTo(tf.div(tf.reshape(dy, [n, 1, 1, c]), h * w), [n, h, w, c]);
-    return { dxs: [dx], dWeights: [] };
+  backward(_layer, dy, [x]) {
+    // The gradient of a mean over H x W: an average pooling of the whole map, run backwards.
+    const input = x as tf.Tensor4D;
+    const [n, h, w, c] = input.shape;
+    const attrs = { filterSize: [h, w], strides: [h, w], pad: 'valid', dimRoundingMode: undefined };
+    const pooled = tf.reshape(dy, [n, 1, 1, c]);
+    const dx = tf.engine().runKernel('AvgPoolGrad', { dy: pooled, input }, attrs as never);
+    return { dxs: [dx as tf.Tensor], dWeights: [] };
   },
 };
 

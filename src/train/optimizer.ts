@@ -1,5 +1,6 @@
 /** The optimizers of the recipes, with a learning rate the schedule sets before each step. */
 import * as tf from '@tensorflow/tfjs-core';
+import { NATIVE_KERNELS, nativeTrainingKernels } from '../backend/native.js';
 import type { OptimizerSpec } from './recipe.js';
 
 /** A tfjs optimizer whose learning rate can be changed between steps. */
@@ -8,10 +9,61 @@ export type ScheduledOptimizer = tf.Optimizer & {
   setLearningRate(lr: number): void;
 };
 
-/** tfjs's Adam reads its (protected) learning rate at every step: let the schedule set it. */
+/** The private state of tfjs 4.22's `AdamOptimizer` that the native step updates. */
+interface AdamState {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
+}
+
+/**
+ * tfjs's Adam, whose learning rate the schedule sets (tfjs reads its protected `learningRate` at
+ * every step). Where the native kernels are in use, each variable's update is one fused pass
+ * (`NATIVE_KERNELS.adam`, the same float32 arithmetic as tfjs' eleven ops) on tfjs' own moment
+ * variables, so checkpoints and `getWeights` are unchanged.
+ */
 class ScheduledAdam extends tf.AdamOptimizer {
   setLearningRate(lr: number): void {
     this.learningRate = lr;
+  }
+
+  override applyGradients(
+    variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0],
+  ): void {
+    if (!nativeTrainingKernels()) {
+      super.applyGradients(variableGradients);
+      return;
+    }
+    const state = this as unknown as AdamState;
+    const gradients = Array.isArray(variableGradients)
+      ? variableGradients
+      : Object.entries(variableGradients).map(([name, tensor]) => ({ name, tensor }));
+    const [accBeta1, accBeta2] = [state.accBeta1, state.accBeta2].map(
+      (acc) => acc.dataSync()[0] as number,
+    ) as [number, number];
+    const hyper = [this.beta1, this.beta2, this.learningRate, this.epsilon, 1 - accBeta1, 1 - accBeta2];
+    tf.tidy(() => {
+      gradients.forEach(({ name, tensor: g }, i) => {
+        const value = tf.engine().registeredVariables[name] as tf.Variable;
+        const slot = (suffix: string) => ({
+          originalName: `${name}/${suffix}`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        });
+        const m = (state.accumulatedFirstMoment[i] ??= slot('m')).variable;
+        const v = (state.accumulatedSecondMoment[i] ??= slot('v')).variable;
+        if (g == null) return;
+        const [newValue, newM, newV] = tf
+          .engine()
+          .runKernel(NATIVE_KERNELS.adam, { value, m, v, g }, { hyper } as never) as tf.Tensor[];
+        m.assign(newM as tf.Tensor);
+        v.assign(newV as tf.Tensor);
+        value.assign(newValue as tf.Tensor);
+      });
+      state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
+      state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
+    });
+    this.incrementIterations();
   }
 }
 
