@@ -5,14 +5,16 @@
  * 2 cores). Prints, for wasm,
  * forward Conv2D, the conv-based Conv2DBackpropFilter / Conv2DBackpropInput (polyphase), the
  * zero-dilated-dy alternative and wasm's original Conv2DBackpropInput in GFLOP/s, and MaxPoolGrad
- * in ms; then the same on cpu at smaller shapes.
+ * in ms; then the native kernels (oneDNN, src/backend/native.ts) beside the wasm ones they
+ * replace, at the same shapes, with the speed-up; then the same on cpu at smaller shapes.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { pathToFileURL } from 'node:url';
-import { initBackend } from '../src/backend/index.js';
+import { describeBackend, initBackend } from '../src/backend/index.js';
+import { registerNativeKernels } from '../src/backend/native.js';
 
 type Shape4 = [number, number, number, number];
 
@@ -144,6 +146,70 @@ function benchMaxPoolGrad(shape: Shape4, reps: number): void {
   tf.dispose([x, y, dy]);
 }
 
+/** Runs a kernel function directly on the active backend and frees its result. */
+function direct(kernelFunc: KernelFunc, inputs: tf.NamedTensorMap, attrs: NamedAttrMap): void {
+  const backend = tf.backend() as KernelBackend;
+  const out = kernelFunc({ inputs, backend, attrs }) as TensorInfo;
+  backend.disposeData(out.dataId);
+}
+
+/**
+ * The native kernels (now registered on wasm) beside the wasm kernels they replaced (`wasm`,
+ * saved before): GFLOP/s of the convs, ms of MaxPoolGrad, and each speed-up.
+ */
+function benchNative(cases: ConvCase[], wasm: Record<string, KernelFunc>, reps: number): void {
+  const compare = (
+    label: string,
+    work: number,
+    unit: string,
+    name: string,
+    inputs: tf.NamedTensorMap,
+    attrs: NamedAttrMap,
+  ) => {
+    const native = timeMs(() => kernel(name, inputs, attrs), reps);
+    const original = timeMs(() => direct(wasm[name] as KernelFunc, inputs, attrs), reps);
+    const rate = (ms: number) => (unit === 'GFLOP/s' ? gflops(work, ms) : `${ms.toFixed(1)} ms`);
+    return `${label} ${rate(native)} (wasm ${rate(original).trim()}, ${(original / native).toFixed(1)}x)`;
+  };
+  for (const { x: xShape, cout, k, stride } of cases) {
+    const x = tf.randomNormal(xShape) as tf.Tensor4D;
+    const filter = tf.randomNormal([k, k, xShape[3], cout]) as tf.Tensor4D;
+    const dy = tf.randomNormal(tf.conv2d(x, filter, stride, 'same').shape) as tf.Tensor4D;
+    const [n, oh, ow] = dy.shape;
+    const flop = 2 * n * oh * ow * k * k * xShape[3] * cout;
+    const attrs = { strides: stride, pad: 'same', dataFormat: 'NHWC', dilations: 1 } as const;
+    const row = [
+      compare('fwd', flop, 'GFLOP/s', 'Conv2D', { x, filter }, attrs),
+      compare(
+        'dW',
+        flop,
+        'GFLOP/s',
+        'Conv2DBackpropFilter',
+        { x, dy },
+        { ...attrs, filterShape: filter.shape },
+      ),
+      compare(
+        'dx',
+        flop,
+        'GFLOP/s',
+        'Conv2DBackpropInput',
+        { dy, filter },
+        { ...attrs, inputShape: x.shape },
+      ),
+    ];
+    console.log(`native [${xShape}] -> ${cout} ${k}x${k} s${stride} GFLOP/s: ${row.join('  ')}`);
+    tf.dispose([x, filter, dy]);
+  }
+  const x = tf.randomNormal([32, 112, 112, 64]) as tf.Tensor4D;
+  const y = tf.maxPool(x, 3, 2, 'same');
+  const dy = tf.randomNormal(y.shape);
+  const attrs = { filterSize: 3, strides: 2, pad: 'same' };
+  console.log(
+    `native MaxPoolGrad 3x3/2 same [${x.shape}]: ${compare('', 0, 'ms', 'MaxPoolGrad', { dy, input: x, output: y }, attrs).trim()}`,
+  );
+  tf.dispose([x, y, dy]);
+}
+
 /** Runs the kernel benchmarks (no options). */
 export async function run(_args: string[] = []): Promise<void> {
   // wasm's and cpu's own kernels, saved before initBackend replaces them.
@@ -158,19 +224,29 @@ export async function run(_args: string[] = []): Promise<void> {
     'fwd: Conv2D; dW, dx: the kernels registered by initBackend (cpu keeps its own dx);\n' +
       "dx-dilated: conv over the zero-dilated dy (the alternative); orig-*: the backend's own kernel",
   );
-  await initBackend({ backend: 'wasm' });
-  benchConvs(
-    'wasm',
-    [
-      { x: [32, 56, 56, 64], cout: 64, k: 3, stride: 1 },
-      { x: [32, 56, 56, 64], cout: 128, k: 3, stride: 2 },
-      { x: [32, 28, 28, 128], cout: 128, k: 3, stride: 1 },
-      { x: [32, 56, 56, 64], cout: 128, k: 1, stride: 2 },
-    ],
-    wasmOriginals,
-    3,
-  );
+  await initBackend({ backend: 'wasm', native: false });
+  const wasmCases: ConvCase[] = [
+    { x: [32, 56, 56, 64], cout: 64, k: 3, stride: 1 },
+    { x: [32, 56, 56, 64], cout: 128, k: 3, stride: 2 },
+    { x: [32, 28, 28, 128], cout: 128, k: 3, stride: 1 },
+    { x: [32, 56, 56, 64], cout: 128, k: 1, stride: 2 },
+  ];
+  benchConvs('wasm', wasmCases, wasmOriginals, 3);
   benchMaxPoolGrad([32, 112, 112, 64], 5);
+  const replaced = ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'];
+  const wasmKernels = Object.fromEntries(
+    replaced.map((name) => [name, tf.getKernel(name, 'wasm')?.kernelFunc as KernelFunc]),
+  );
+  if (await registerNativeKernels('wasm')) {
+    console.log(`\n${describeBackend()}`);
+    benchNative(
+      [...wasmCases, { x: [32, 224, 224, 3], cout: 64, k: 7, stride: 2 }],
+      wasmKernels,
+      3,
+    );
+  } else {
+    console.log('\nnative kernels: not in use (BIREAL_NATIVE=0 or the addon is not built)');
+  }
 
   await initBackend({ backend: 'cpu' });
   benchConvs(

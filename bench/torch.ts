@@ -3,17 +3,18 @@
  * (Debian's python3-torch, run as bench/torch_bireal.py), same network, shapes and optimizer,
  * in the same run; prints images/s of both and the ratio. PyTorch runs with each thread count
  * given, bireal with each number of data-parallel replicas (threads) given; the best of each
- * is compared.
+ * is compared (default replicas: the training default). Both sides time their steps after the
+ * same warm-up.
  *
  *   npm run bench -- torch [--sizes 64,128,224] [--batch 32] [--steps 3] [--threads 1,2]
  *                          [--replicas 1,2]
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { describeBackend, initBackend } from '../src/backend/index.js';
-import { benchTrainStep } from './train.js';
+import { defaultReplicas } from '../src/parallel/index.js';
+import { WARMUP_STEPS, benchTrainStep } from './train.js';
 
 const SCRIPT = fileURLToPath(new URL('../../bench/torch_bireal.py', import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -27,6 +28,7 @@ interface TorchResult {
 
 function runTorch(sizes: string, batch: string, steps: string, threads: string): TorchResult[] {
   const args = [SCRIPT, '--sizes', sizes, '--batch', batch, '--steps', steps, '--threads', threads];
+  args.push('--warmup', String(WARMUP_STEPS));
   const out = execFileSync(PYTHON, args, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -46,7 +48,7 @@ export async function run(args: string[]): Promise<void> {
       batch: { type: 'string', default: '32' },
       steps: { type: 'string', default: '3' },
       threads: { type: 'string', default: '1,2' },
-      replicas: { type: 'string', default: `1,${Math.min(2, availableParallelism())}` },
+      replicas: { type: 'string' },
     },
   });
   try {
@@ -60,14 +62,15 @@ export async function run(args: string[]): Promise<void> {
     .split(',')
     .flatMap((t) => runTorch(values.sizes, values.batch, values.steps, t));
   await initBackend({ log: false });
+  const replicas = values.replicas ?? String(defaultReplicas());
   console.log(
-    `bireal18 training step, batch ${values.batch}, Adam: bireal on ${describeBackend()} (best of replicas ${values.replicas}) vs PyTorch ${torch[0]?.torch} CPU (best of threads ${values.threads})`,
+    `bireal18 training step, batch ${values.batch}, Adam: bireal on ${describeBackend()} (best of replicas ${replicas}) vs PyTorch ${torch[0]?.torch} CPU (best of threads ${values.threads})`,
   );
   console.log('size  bireal img/s (replicas)  torch img/s (threads)  ratio');
   for (const size of values.sizes.split(',').map(Number)) {
     const runs: Awaited<ReturnType<typeof benchTrainStep>>[] = [];
-    for (const replicas of values.replicas.split(',').map(Number)) {
-      runs.push(await benchTrainStep(size, Number(values.batch), Number(values.steps), replicas));
+    for (const count of replicas.split(',').map(Number)) {
+      runs.push(await benchTrainStep(size, Number(values.batch), Number(values.steps), count));
     }
     const ours = runs.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
     const best = torch

@@ -7,7 +7,7 @@ activations and the magnitude-aware scaled sign for weights (the paper's gradien
 
 Prints one JSON line per input size: {"size", "images_per_second", "forward_ms", "backward_ms",
 "optimizer_ms", "threads", "torch"}. Usage: python3 torch_bireal.py --sizes 64,128,224
---batch 32 --steps 3 --threads 1
+--batch 32 --steps 3 --warmup 3 --threads 1
 """
 import argparse
 import json
@@ -87,14 +87,14 @@ class BiReal18(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-def bench(size, batch, steps):
+def bench(size, batch, steps, warmup):
     torch.manual_seed(0)
     model = BiReal18(10)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     images = torch.randn(batch, 3, size, size)
     labels = torch.randint(0, 10, (batch,))
     forward, backward, update = [], [], []
-    for i in range(steps + 1):
+    for i in range(warmup + steps):
         t0 = time.perf_counter()
         loss = F.cross_entropy(model(images), labels)
         t1 = time.perf_counter()
@@ -103,7 +103,7 @@ def bench(size, batch, steps):
         t2 = time.perf_counter()
         optimizer.step()
         t3 = time.perf_counter()
-        if i > 0:  # the first step warms up
+        if i >= warmup:
             forward.append(t1 - t0)
             backward.append(t2 - t1)
             update.append(t3 - t2)
@@ -123,11 +123,12 @@ def main():
     parser.add_argument("--sizes", default="64,128,224")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     for size in map(int, args.sizes.split(",")):
-        result = bench(size, args.batch, args.steps)
+        result = bench(size, args.batch, args.steps, args.warmup)
         result.update(threads=args.threads, torch=torch.__version__)
         print(json.dumps(result), flush=True)
 

@@ -5,14 +5,14 @@
  *   npm run bench -- train [--sizes 64,128,224] [--batch 32] [--steps 3] [--replicas 1,2]
  *                          [--backend wasm|cpu]
  *
- * --replicas: data-parallel threads (src/parallel); each count is benchmarked.
+ * --replicas: data-parallel threads (src/parallel); each count is benchmarked. Default: the
+ * training default (1 with the native kernels, else 2 on 2 cores).
  */
-import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, initBackend, type BackendName } from '../src/backend/index.js';
 import { createModel } from '../src/models/index.js';
-import { createDataParallelTrainStep } from '../src/parallel/index.js';
+import { createDataParallelTrainStep, defaultReplicas } from '../src/parallel/index.js';
 import { createOptimizer } from '../src/train/optimizer.js';
 import { createMeasuredTrainStep } from '../src/train/step.js';
 
@@ -33,8 +33,16 @@ function median(values: number[]): number {
 }
 
 /**
+ * Steps run before timing, on both sides of `bench torch` (bench/torch_bireal.py takes the same
+ * number): kernel set-up, optimizer slots, and the first touch of the memory a step needs,
+ * whose page faults cost several ms per 10 MB on this project's virtual machines.
+ */
+export const WARMUP_STEPS = 3;
+
+/**
  * Times `steps` training steps of bireal18 (10 classes, Adam) at one input size, split over
- * `replicas` threads, after a profiled warm-up step. Forward/backward/optimizer times are those
+ * `replicas` threads, after {@link WARMUP_STEPS} warm-up steps (the first profiled for the peak
+ * tensor memory). Forward/backward/optimizer times are those
  * of this thread (replica 0); images/s is from the whole step's wall time.
  */
 export async function benchTrainStep(
@@ -57,8 +65,8 @@ export async function benchTrainStep(
   const backward: number[] = [];
   const update: number[] = [];
   let peakRss = 0;
-  // Warm-up step (kernel set-up, optimizer slots), profiled for the peak tensor memory.
   const profile = await tf.profile(() => void step(images, labels));
+  for (let i = 1; i < WARMUP_STEPS; i++) step(images, labels);
   for (let i = 0; i < steps; i++) {
     const start = performance.now();
     const { timing } = step(images, labels);
@@ -92,19 +100,21 @@ export async function run(args: string[]): Promise<void> {
       sizes: { type: 'string', default: '64,128,224' },
       batch: { type: 'string', default: '32' },
       steps: { type: 'string', default: '3' },
-      replicas: { type: 'string', default: `1,${Math.min(2, availableParallelism())}` },
+      replicas: { type: 'string' },
       backend: { type: 'string' },
     },
   });
   await initBackend({ backend: values.backend as BackendName | undefined, log: false });
+  const replicaCounts = [
+    ...new Set((values.replicas ?? String(defaultReplicas())).split(',').map(Number)),
+  ];
   const batch = Number(values.batch);
   console.log(
-    `bireal18 training step, batch ${batch}, 10 classes, Adam; backend ${describeBackend()}; median of ${values.steps} steps`,
+    `bireal18 training step, batch ${batch}, 10 classes, Adam; backend ${describeBackend()}; median of ${values.steps} steps after ${WARMUP_STEPS} warm-up steps`,
   );
   console.log(
     'size  replicas  images/s  forward ms  backward ms  optimizer ms  peak tensors MB  peak RSS MB',
   );
-  const replicaCounts = [...new Set(values.replicas.split(',').map(Number))];
   for (const size of values.sizes.split(',').map(Number)) {
     for (const replicas of replicaCounts) {
       const r = await benchTrainStep(size, batch, Number(values.steps), replicas);

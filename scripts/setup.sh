@@ -1,24 +1,41 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for bireal: Debian's Jupyter (for the notebooks) and Chromium (for the
-# site's browser tests), npm dependencies (from the lockfile), the build, and the project's
+# site's browser tests), Debian's oneDNN and C++ compiler with the native training kernels
+# (native/, node-gyp against Node's own headers), npm dependencies (from the lockfile), the
+# build, and the project's
 # TypeScript Jupyter kernel (tslab) registered in ./.jupyter (use it with
 # JUPYTER_PATH=$PWD/.jupyter/share/jupyter). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -q && apt_updated=1; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
 if ! /usr/bin/python3 -c 'import nbclient, nbformat' 2>/dev/null || ! command -v jupyter-nbconvert >/dev/null ||
   [ ! -x /usr/bin/chromium ]; then
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -q
   # Playwright cannot download its own browser here: the tests drive Debian's Chromium.
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    jupyter-nbconvert jupyter-client python3-ipython python3-nbclient python3-nbformat \
+  apt_install jupyter-nbconvert jupyter-client python3-ipython python3-nbclient python3-nbformat \
     chromium fonts-dejavu-core
+fi
+
+# The native kernels need Debian's oneDNN (the one Debian's PyTorch uses), a C++ compiler and
+# Node's headers (/usr/include/node). Where apt cannot provide them, training runs on wasm alone.
+if command -v apt-get >/dev/null && { [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ] || ! command -v g++ >/dev/null; }; then
+  apt_install libdnnl-dev g++ make || echo "setup: could not install libdnnl-dev and g++ with apt-get"
 fi
 
 npm ci --no-audit --no-fund
 npm run build
+# node-gyp builds against Node's installed headers (--nodedir): nothing is downloaded.
+if ! node node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$(dirname "$(dirname "$(command -v node)")")" \
+  -C native >native/build.log 2>&1; then
+  echo "setup: native kernels not built (see native/build.log); training runs on wasm alone"
+fi
 
 # Notebooks import the package by name: link it into node_modules (npm ci removes the link).
 ln -sfn .. node_modules/bireal

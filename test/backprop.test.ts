@@ -11,7 +11,9 @@ import { MODEL_NAMES, createModel, type ModelOptions } from '../src/models/index
 import { trainableVariables } from '../src/train/step.js';
 
 before(async () => {
-  await initBackend({ log: false });
+  // The tfjs-op rules, checked exactly against autodiff of the same ops; the native steps are
+  // checked against them in test/native.test.ts.
+  await initBackend({ log: false, native: false });
 });
 
 function batch(n: number, size: number, classes: number) {

@@ -244,7 +244,9 @@ const TOL = 1e-4;
 
 before(async () => {
   await initBackend({ backend: 'cpu', log: false });
-  await initBackend({ backend: 'wasm', log: false });
+  // These tests cover the wasm kernels of kernels.ts (the fallback where the native addon is off);
+  // test/native.test.ts covers the native ones.
+  await initBackend({ backend: 'wasm', log: false, native: false });
 });
 
 describe('wasm conv gradients (conv-based kernels) match naive loops', () => {

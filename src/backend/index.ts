@@ -30,6 +30,11 @@ export interface BackendOptions {
    * isolation); default: tfjs' choice. 1 gives single-thread timings.
    */
   threads?: number;
+  /**
+   * Use the native kernels under wasm when the addon is built (Node). Default true, unless
+   * `BIREAL_NATIVE=0`. Once registered in a process they stay.
+   */
+  native?: boolean;
 }
 
 let announced = false;
@@ -106,11 +111,12 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     if (await tf.setBackend(name)) {
       await tf.ready();
       registerTrainingKernels(name);
-      const native = await registerNativeKernels(name);
+      const native = options.native !== false && (await registerNativeKernels(name));
       if (options.log !== false && !announced) {
         announced = true;
         const why = nativeUnavailableReason();
-        const note = name === 'wasm' && !native && why !== undefined ? ` (native kernels: ${why})` : '';
+        const note =
+          name === 'wasm' && !native && why !== undefined ? ` (native kernels: ${why})` : '';
         console.error(`bireal: tfjs backend ${describeBackend()}${note}`);
       }
       return name;

@@ -169,7 +169,9 @@ const binaryConv2d: LayerRule = {
     // the backward pass below) applies the same estimator and weight gradient.
     const w = weight(layer, 'kernel').read();
     const wb = batch.native
-      ? (tf.engine().runKernel(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer } as never) as tf.Tensor)
+      ? (tf
+          .engine()
+          .runKernel(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer } as never) as tf.Tensor)
       : binarizeWeight(w, binarizer);
     const xb = batch.native
       ? (tf.engine().runKernel(NATIVE_KERNELS.sign, { x: x as tf.Tensor }) as tf.Tensor4D)
@@ -192,15 +194,15 @@ const binaryConv2d: LayerRule = {
     if (needDx) {
       const dxb = convInputGradient(dy, wb as tf.Tensor, input.shape, stride, padding);
       dx = batch.native
-        ? (tf
-            .engine()
-            .runKernel(NATIVE_KERNELS.estimatorGrad, { dy: dxb, x: input }, {
-              estimator,
-            } as never) as tf.Tensor)
+        ? (tf.engine().runKernel(NATIVE_KERNELS.estimatorGrad, { dy: dxb, x: input }, {
+            estimator,
+          } as never) as tf.Tensor)
         : tf.mul(dxb, estimatorGradient(input, estimator));
     }
     const dW = batch.native
-      ? (tf.engine().runKernel(NATIVE_KERNELS.weightGrad, { dWb, w }, { binarizer } as never) as tf.Tensor)
+      ? (tf
+          .engine()
+          .runKernel(NATIVE_KERNELS.weightGrad, { dWb, w }, { binarizer } as never) as tf.Tensor)
       : weightGradient(dWb, w, binarizer);
     return { dxs: [dx], dWeights: [[kernel, dW]] };
   },

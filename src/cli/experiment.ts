@@ -1,8 +1,8 @@
 /** `bireal experiment`: trains a notebook experiment's variants and records them in results/. */
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backend/index.js';
+import { defaultReplicas } from '../parallel/replicas.js';
 import { EXPERIMENTS, runExperiment } from '../experiments/index.js';
 import { Progress } from '../train/progress.js';
 import { UsageError, positiveInt } from './usage.js';
@@ -47,7 +47,7 @@ export async function run(args: string[]): Promise<void> {
   const runs = await runExperiment(name, {
     quick,
     ...(seeds === undefined ? {} : { seeds }),
-    replicas: positiveInt('replicas', values.replicas, Math.min(2, availableParallelism())),
+    replicas: positiveInt('replicas', values.replicas, defaultReplicas()),
     ...(quick ? {} : { recordDir: join('results', 'experiments') }),
     progress: new Progress(),
   });

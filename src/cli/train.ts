@@ -1,9 +1,9 @@
 /** `bireal train`: trains a recipe (configs/*.json) into a run folder. */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backend/index.js';
+import { defaultReplicas } from '../parallel/replicas.js';
 import { formatDuration } from '../train/progress.js';
 import { loadRecipe, withOverrides } from '../train/recipe.js';
 import { train } from '../train/trainer.js';
@@ -16,7 +16,8 @@ export const usage = `train --config FILE [--epochs N] [--out runs/NAME] [--resu
       --resume continues the run in --out from its last checkpoint (--config may then be left
       out); --epochs sets every stage's epochs; --limit-batches caps the batches of each epoch
       and evaluation (smoke runs); --replicas splits each batch over R threads (data-parallel,
-      same training up to float rounding; default: the number of CPU cores, at most 2)`;
+      same training up to float rounding; default 1 with the native kernels, whose threads use
+      every core, else the number of CPU cores, at most 2)`;
 
 function seedOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -62,7 +63,7 @@ export async function run(args: string[]): Promise<void> {
   const recipe = withOverrides(await loadRecipe(configPath), overrides);
   const out = values.out ?? join('runs', recipe.name);
   await initBackend();
-  const replicas = positiveInt('replicas', values.replicas, Math.min(2, availableParallelism()));
+  const replicas = positiveInt('replicas', values.replicas, defaultReplicas());
   const summary = await train(recipe, { out, resume, replicas });
   const { dataset, n, top1, top5 } = summary.eval;
   console.log(

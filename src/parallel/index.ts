@@ -6,5 +6,5 @@ export {
   failGroup,
 } from './collective.js';
 export type { SharedGroup } from './collective.js';
-export { createDataParallelTrainStep, splitSizes } from './replicas.js';
+export { createDataParallelTrainStep, defaultReplicas, splitSizes } from './replicas.js';
 export type { DataParallelTrainStep } from './replicas.js';

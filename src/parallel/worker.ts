@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../layers/index.js';
 import { initBackend, type BackendName } from '../backend/index.js';
+import { setNativeThreads } from '../backend/native.js';
 import { DivergedError, createMeasuredTrainStep, type MeasuredTrainStep } from '../train/step.js';
 import { optimizerFromConfig, type ScheduledOptimizer } from '../train/optimizer.js';
 import { SharedMemoryCollective, failGroup, type SharedGroup } from './collective.js';
@@ -28,6 +29,7 @@ async function init(message: InitMessage): Promise<void> {
   group = message.group;
   errors = message.errors;
   await initBackend({ backend: message.backend as BackendName, log: false });
+  setNativeThreads(1); // the replicas share the cores
   const model = await tfl.models.modelFromJSON({
     modelTopology: JSON.parse(message.topology) as tf.io.ModelJSON['modelTopology'],
   });

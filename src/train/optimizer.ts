@@ -42,7 +42,14 @@ class ScheduledAdam extends tf.AdamOptimizer {
     const [accBeta1, accBeta2] = [state.accBeta1, state.accBeta2].map(
       (acc) => acc.dataSync()[0] as number,
     ) as [number, number];
-    const hyper = [this.beta1, this.beta2, this.learningRate, this.epsilon, 1 - accBeta1, 1 - accBeta2];
+    const hyper = [
+      this.beta1,
+      this.beta2,
+      this.learningRate,
+      this.epsilon,
+      1 - accBeta1,
+      1 - accBeta2,
+    ];
     tf.tidy(() => {
       gradients.forEach(({ name, tensor: g }, i) => {
         const value = tf.engine().registeredVariables[name] as tf.Variable;
