@@ -111,7 +111,7 @@ export async function createDataParallelTrainStep(
   const group = createSharedGroup(replicas, Math.min(model.countParams(), 1 << 22));
   // The replicas share the cores: each runs its native kernels (if any) on one thread.
   const nativeThreads = nativeInfo()?.threads;
-  setNativeThreads(1);
+  if (replicas > 1) setNativeThreads(1);
   const optimizerWeights = await optimizer.getWeights();
   const workers = Array.from(
     { length: replicas - 1 },
