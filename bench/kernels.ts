@@ -146,68 +146,55 @@ function benchMaxPoolGrad(shape: Shape4, reps: number): void {
   tf.dispose([x, y, dy]);
 }
 
-/** Runs a kernel function directly on the active backend and frees its result. */
-function direct(kernelFunc: KernelFunc, inputs: tf.NamedTensorMap, attrs: NamedAttrMap): void {
-  const backend = tf.backend() as KernelBackend;
-  const out = kernelFunc({ inputs, backend, attrs }) as TensorInfo;
-  backend.disposeData(out.dataId);
-}
+/** The kernels the native addon replaces on wasm, as timed by {@link timeReplaced}. */
+const REPLACED = ['fwd', 'dW', 'dx'] as const;
 
 /**
- * The native kernels (now registered on wasm) beside the wasm kernels they replaced (`wasm`,
- * saved before): GFLOP/s of the convs, ms of MaxPoolGrad, and each speed-up.
+ * Milliseconds of the conv kernels (forward, dW, dx) at each case, then of MaxPoolGrad, with
+ * whatever kernels are registered on the active backend now.
  */
-function benchNative(cases: ConvCase[], wasm: Record<string, KernelFunc>, reps: number): void {
-  const compare = (
-    label: string,
-    work: number,
-    unit: string,
-    name: string,
-    inputs: tf.NamedTensorMap,
-    attrs: NamedAttrMap,
-  ) => {
-    const native = timeMs(() => kernel(name, inputs, attrs), reps);
-    const original = timeMs(() => direct(wasm[name] as KernelFunc, inputs, attrs), reps);
-    const rate = (ms: number) => (unit === 'GFLOP/s' ? gflops(work, ms) : `${ms.toFixed(1)} ms`);
-    return `${label} ${rate(native)} (wasm ${rate(original).trim()}, ${(original / native).toFixed(1)}x)`;
-  };
-  for (const { x: xShape, cout, k, stride } of cases) {
+function timeReplaced(cases: ConvCase[], reps: number): number[][] {
+  const rows = cases.map(({ x: xShape, cout, k, stride }) => {
     const x = tf.randomNormal(xShape) as tf.Tensor4D;
     const filter = tf.randomNormal([k, k, xShape[3], cout]) as tf.Tensor4D;
     const dy = tf.randomNormal(tf.conv2d(x, filter, stride, 'same').shape) as tf.Tensor4D;
-    const [n, oh, ow] = dy.shape;
-    const flop = 2 * n * oh * ow * k * k * xShape[3] * cout;
     const attrs = { strides: stride, pad: 'same', dataFormat: 'NHWC', dilations: 1 } as const;
+    const filterShape = filter.shape;
     const row = [
-      compare('fwd', flop, 'GFLOP/s', 'Conv2D', { x, filter }, attrs),
-      compare(
-        'dW',
-        flop,
-        'GFLOP/s',
-        'Conv2DBackpropFilter',
-        { x, dy },
-        { ...attrs, filterShape: filter.shape },
-      ),
-      compare(
-        'dx',
-        flop,
-        'GFLOP/s',
-        'Conv2DBackpropInput',
-        { dy, filter },
-        { ...attrs, inputShape: x.shape },
+      timeMs(() => kernel('Conv2D', { x, filter }, attrs), reps),
+      timeMs(() => kernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape }), reps),
+      timeMs(
+        () => kernel('Conv2DBackpropInput', { dy, filter }, { ...attrs, inputShape: x.shape }),
+        reps,
       ),
     ];
-    console.log(`native [${xShape}] -> ${cout} ${k}x${k} s${stride} GFLOP/s: ${row.join('  ')}`);
     tf.dispose([x, filter, dy]);
-  }
+    return row;
+  });
   const x = tf.randomNormal([32, 112, 112, 64]) as tf.Tensor4D;
   const y = tf.maxPool(x, 3, 2, 'same');
   const dy = tf.randomNormal(y.shape);
   const attrs = { filterSize: 3, strides: 2, pad: 'same' };
-  console.log(
-    `native MaxPoolGrad 3x3/2 same [${x.shape}]: ${compare('', 0, 'ms', 'MaxPoolGrad', { dy, input: x, output: y }, attrs).trim()}`,
-  );
+  rows.push([timeMs(() => kernel('MaxPoolGrad', { dy, input: x, output: y }, attrs), reps)]);
   tf.dispose([x, y, dy]);
+  return rows;
+}
+
+/** Prints the native kernels' rates beside the wasm kernels' (both from {@link timeReplaced}). */
+function printNative(cases: ConvCase[], wasm: number[][], native: number[][]): void {
+  cases.forEach(({ x: xShape, cout, k, stride }, i) => {
+    const [n, h, w] = xShape;
+    const flop = 2 * n * Math.ceil(h / stride) * Math.ceil(w / stride) * k * k * xShape[3] * cout;
+    const row = REPLACED.map((name, j) => {
+      const [ours, theirs] = [native[i]?.[j] as number, wasm[i]?.[j] as number];
+      return `${name} ${gflops(flop, ours)} (wasm ${gflops(flop, theirs).trim()}, ${(theirs / ours).toFixed(1)}x)`;
+    });
+    console.log(`native [${xShape}] -> ${cout} ${k}x${k} s${stride} GFLOP/s: ${row.join('  ')}`);
+  });
+  const [ours, theirs] = [native[cases.length]?.[0] as number, wasm[cases.length]?.[0] as number];
+  console.log(
+    `native MaxPoolGrad 3x3/2 same [32,112,112,64]: ${ours.toFixed(1)} ms (wasm ${theirs.toFixed(1)} ms, ${(theirs / ours).toFixed(1)}x)`,
+  );
 }
 
 /** Runs the kernel benchmarks (no options). */
@@ -233,17 +220,14 @@ export async function run(_args: string[] = []): Promise<void> {
   ];
   benchConvs('wasm', wasmCases, wasmOriginals, 3);
   benchMaxPoolGrad([32, 112, 112, 64], 5);
-  const replaced = ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'];
-  const wasmKernels = Object.fromEntries(
-    replaced.map((name) => [name, tf.getKernel(name, 'wasm')?.kernelFunc as KernelFunc]),
-  );
+  const nativeCases: ConvCase[] = [
+    ...wasmCases,
+    { x: [32, 224, 224, 3], cout: 64, k: 7, stride: 2 },
+  ];
+  const wasmTimes = timeReplaced(nativeCases, 3);
   if (await registerNativeKernels('wasm')) {
     console.log(`\n${describeBackend()}`);
-    benchNative(
-      [...wasmCases, { x: [32, 224, 224, 3], cout: 64, k: 7, stride: 2 }],
-      wasmKernels,
-      3,
-    );
+    printNative(nativeCases, wasmTimes, timeReplaced(nativeCases, 3));
   } else {
     console.log('\nnative kernels: not in use (BIREAL_NATIVE=0 or the addon is not built)');
   }
