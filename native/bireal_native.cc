@@ -10,8 +10,9 @@
 //   AVX2...) and runs them on its OpenMP threads. Primitives are created once per shape and
 //   cached; weights are reordered to the layout the primitive prefers on every call (they are
 //   small next to the activations).
-// - Element-wise steps of the 1-bit layers (the sign, the estimators' gradients) are OpenMP
-//   loops, one pass over memory each.
+// - The other steps of a layer-wise training step are loops, one pass over memory each, on
+//   OpenMP threads where they are large: the sign and the estimators' gradients, the weight
+//   binarizers and their gradients, the max/avg-pool gradients, Adam's update.
 #include <napi.h>
 #include <omp.h>
 

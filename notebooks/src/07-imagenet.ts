@@ -147,7 +147,7 @@ const classIds = tf.tensor1d(
   'int32',
 );
 const labels = tf.cast(tf.oneHot(classIds, 1000), 'float32') as tf.Tensor2D;
-for (let i = 0; i < 2; i++) parallel.step(images, labels); // warm-up (first touch of memory)
+for (let i = 0; i < 3; i++) parallel.step(images, labels); // warm-up (first touch of memory)
 const start = performance.now();
 for (let i = 0; i < steps; i++) parallel.step(images, labels);
 const perSecond = (batch * steps * 1000) / (performance.now() - start);

@@ -24,6 +24,11 @@ import { NATIVE_KERNELS, nativeTrainingKernels } from '../backend/native.js';
 type Layer = tfl.layers.Layer;
 type Config = Record<string, unknown>;
 
+/** Runs one of the native training steps (`NATIVE_KERNELS`) on the active backend. */
+function runNative<T = tf.Tensor>(name: string, inputs: tf.NamedTensorMap, attrs = {}): T {
+  return tf.engine().runKernel(name, inputs, attrs as never) as unknown as T;
+}
+
 /** A layer's forward result: its output and the tensors its backward pass will need. */
 interface Forward {
   output: tf.Tensor;
@@ -169,12 +174,10 @@ const binaryConv2d: LayerRule = {
     // the backward pass below) applies the same estimator and weight gradient.
     const w = weight(layer, 'kernel').read();
     const wb = batch.native
-      ? (tf
-          .engine()
-          .runKernel(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer } as never) as tf.Tensor)
+      ? runNative(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer })
       : binarizeWeight(w, binarizer);
     const xb = batch.native
-      ? (tf.engine().runKernel(NATIVE_KERNELS.sign, { x: x as tf.Tensor }) as tf.Tensor4D)
+      ? runNative<tf.Tensor4D>(NATIVE_KERNELS.sign, { x: x as tf.Tensor })
       : binarizeActivation(x as tf.Tensor4D, estimator);
     const y = tf.conv2d(xb, wb as tf.Tensor4D, strides, padding);
     // The binarized weights are kept (small) rather than binarized again in the backward pass.
@@ -187,22 +190,18 @@ const binaryConv2d: LayerRule = {
     const w = kernel.read();
     const input = x as tf.Tensor;
     const xb = batch.native
-      ? (tf.engine().runKernel(NATIVE_KERNELS.sign, { x: input }) as tf.Tensor)
+      ? runNative(NATIVE_KERNELS.sign, { x: input })
       : signPlusMinusOne(input);
     const dWb = convFilterGradient(xb, dy, w.shape, stride, padding);
     let dx: tf.Tensor | null = null;
     if (needDx) {
       const dxb = convInputGradient(dy, wb as tf.Tensor, input.shape, stride, padding);
       dx = batch.native
-        ? (tf.engine().runKernel(NATIVE_KERNELS.estimatorGrad, { dy: dxb, x: input }, {
-            estimator,
-          } as never) as tf.Tensor)
+        ? runNative(NATIVE_KERNELS.estimatorGrad, { dy: dxb, x: input }, { estimator })
         : tf.mul(dxb, estimatorGradient(input, estimator));
     }
     const dW = batch.native
-      ? (tf
-          .engine()
-          .runKernel(NATIVE_KERNELS.weightGrad, { dWb, w }, { binarizer } as never) as tf.Tensor)
+      ? runNative(NATIVE_KERNELS.weightGrad, { dWb, w }, { binarizer })
       : weightGradient(dWb, w, binarizer);
     return { dxs: [dx], dWeights: [[kernel, dW]] };
   },
@@ -239,13 +238,14 @@ const batchNormalization: LayerRule = {
     const gamma = weight(layer, 'gamma').read();
     const beta = weight(layer, 'beta').read();
     if (batch.native) {
-      const [y, mean, variance] = tf
-        .engine()
-        .runKernel(NATIVE_KERNELS.batchNormTraining, { x: input, gamma, beta }, {
-          epsilon,
-        } as never) as tf.Tensor[];
-      updateMovingStatistics(layer, mean as tf.Tensor, variance as tf.Tensor);
-      return { output: y as tf.Tensor, saved: [tf.clone(input), mean, variance] as tf.Tensor[] };
+      const inputs = { x: input, gamma, beta };
+      const [y, mean, variance] = runNative<[tf.Tensor, tf.Tensor, tf.Tensor]>(
+        NATIVE_KERNELS.batchNormTraining,
+        inputs,
+        { epsilon },
+      );
+      updateMovingStatistics(layer, mean, variance);
+      return { output: y, saved: [tf.clone(input), mean, variance] };
     }
     const count = (input.size / (input.shape[3] as number)) * batch.batchScale;
     // Two-pass batch statistics (the variance of the centred values, as tf.moments).
@@ -266,14 +266,16 @@ const batchNormalization: LayerRule = {
       const [x, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
       const { epsilon } = batchNormConfig(layer);
       const inputs = { x, dy, gamma: gamma.read(), mean, variance };
-      const [dx, dGamma, dBeta] = tf
-        .engine()
-        .runKernel(NATIVE_KERNELS.batchNormGrad, inputs, { epsilon } as never) as tf.Tensor[];
+      const [dx, dGamma, dBeta] = runNative<[tf.Tensor, tf.Tensor, tf.Tensor]>(
+        NATIVE_KERNELS.batchNormGrad,
+        inputs,
+        { epsilon },
+      );
       return {
-        dxs: [dx as tf.Tensor],
+        dxs: [dx],
         dWeights: [
-          [gamma, dGamma as tf.Tensor],
-          [beta, dBeta as tf.Tensor],
+          [gamma, dGamma],
+          [beta, dBeta],
         ],
       };
     }

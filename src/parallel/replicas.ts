@@ -151,9 +151,10 @@ export async function createDataParallelTrainStep(
   } finally {
     tf.dispose(optimizerWeights.map((w) => w.tensor));
   }
+  // One replica has nothing to reduce: it trains as a plain step (on the native kernels, if any).
   const local = createMeasuredTrainStep(model, optimizer, {
     ...stepOptions,
-    collective: new SharedMemoryCollective(group, 0),
+    collective: replicas > 1 ? new SharedMemoryCollective(group, 0) : undefined,
   });
   const step: MeasuredTrainStep = (images, labels) => {
     const n = images.shape[0];
