@@ -124,9 +124,8 @@ export async function loadNative(): Promise<Addon | undefined> {
   const { createRequire } = await import('node:module');
   const require = createRequire(import.meta.url);
   // From dist/src/backend/ (compiled) to the repository's native/ folder.
-  const path = new URL('../../../native/build/Release/bireal_native.node', import.meta.url);
   try {
-    addon = require(path.pathname) as Addon;
+    addon = require('../../../native/build/Release/bireal_native.node') as Addon;
   } catch (error) {
     loadError = `native addon not built (${(error as Error).message.split('\n')[0]}); run scripts/setup.sh`;
   }
