@@ -1,1 +1,0 @@
-cmd_Release/bireal_native.node := ln -f "Release/obj.target/bireal_native.node" "Release/bireal_native.node" 2>/dev/null || (rm -rf "Release/bireal_native.node" && cp -af "Release/obj.target/bireal_native.node" "Release/bireal_native.node")

@@ -1,1 +1,0 @@
-cmd_Release/obj.target/bireal_native.node := g++ -o Release/obj.target/bireal_native.node -shared -pthread -rdynamic -m64  -Wl,-soname=bireal_native.node -Wl,--start-group Release/obj.target/bireal_native/bireal_native.o -Wl,--end-group -ldnnl -fopenmp
