@@ -115,6 +115,7 @@ struct ConvPlan {
   dnnl::primitive primitive;
   memory::desc weights;  // the primitive's weights (or diff weights) layout
   dnnl::reorder weightsReorder;
+  memory reordered;  // the weights in that layout, allocated once per plan
   bool reorderNeeded = false;
 };
 
@@ -144,6 +145,7 @@ ConvPlan makePlan(ConvKind kind, const ConvShape& s) {
   plan.reorderNeeded = plan.weights != s.userWeights();
   if (plan.reorderNeeded) {
     auto& engine = cpuEngine();
+    plan.reordered = memory(plan.weights, engine);
     plan.weightsReorder =
         kind == ConvKind::kBackwardWeights
             ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.weights, engine, s.userWeights()))
@@ -184,7 +186,7 @@ void Conv(const Napi::CallbackInfo& info) {
   memory src(s.src(), engine, x);
   memory dst(s.dst(), engine, y);
   memory user(s.userWeights(), engine, w);
-  memory weights = plan.reorderNeeded ? memory(plan.weights, engine) : user;
+  memory weights = plan.reorderNeeded ? plan.reordered : user;
   if (kind == ConvKind::kForward) {
     if (plan.reorderNeeded) plan.weightsReorder.execute(stream, user, weights);
     plan.primitive.execute(stream,
