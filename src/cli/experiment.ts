@@ -8,10 +8,11 @@ import { Progress } from '../train/progress.js';
 import { UsageError, positiveInt } from './usage.js';
 
 /** Usage of `bireal experiment`. */
-export const usage = `experiment NAME [--quick] [--seeds 0,1,2] [--replicas R]
-      train every variant of a notebook experiment in runs/experiments/NAME/ (resuming
-      unfinished runs) and record config, summary and metrics in results/experiments/NAME/
-      (not with --quick: a few batches at 32 px, nothing recorded); NAME is one of
+export const usage = `experiment NAME [--quick] [--seeds 0,1,2] [--variants a,b] [--replicas R]
+      train every variant (or those of --variants) of a notebook experiment in
+      runs/experiments/NAME/ (resuming unfinished runs, reusing finished twins) and record
+      config, summary and metrics in results/experiments/NAME/ (not with --quick: a few
+      batches at 32 px, nothing recorded); NAME is one of
       ${Object.keys(EXPERIMENTS).join(', ')}`;
 
 /** Runs `bireal experiment` with its arguments (after the command name). */
@@ -21,6 +22,7 @@ export async function run(args: string[]): Promise<void> {
     options: {
       quick: { type: 'boolean' },
       seeds: { type: 'string' },
+      variants: { type: 'string' },
       replicas: { type: 'string' },
     },
     allowPositionals: true,
@@ -47,6 +49,7 @@ export async function run(args: string[]): Promise<void> {
   const runs = await runExperiment(name, {
     quick,
     ...(seeds === undefined ? {} : { seeds }),
+    ...(values.variants === undefined ? {} : { variants: values.variants.split(',') }),
     replicas: positiveInt('replicas', values.replicas, defaultReplicas()),
     ...(quick ? {} : { recordDir: join('results', 'experiments') }),
     progress: new Progress(),

@@ -4,7 +4,7 @@
  * recorded under results/experiments/NAME/VARIANT-sSEED/ (config.json, summary.json,
  * metrics.jsonl) and the notebooks load them; quick mode (CI) trains tiny versions live.
  *
- *   bireal experiment NAME [--quick] [--seeds 0,1,2] [--replicas R]
+ *   bireal experiment NAME [--quick] [--seeds 0,1,2] [--variants a,b] [--replicas R]
  */
 import {
   cpSync,
@@ -24,8 +24,8 @@ import type { Progress } from '../train/progress.js';
 
 /**
  * What a variant changes: it trains the base recipe's stages from `firstStage` on (default 0;
- * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`
- * and/or given extra `options`.
+ * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`,
+ * given extra `options` and/or trained at learning rate `lr`.
  *
  * @inline
  */
@@ -33,6 +33,7 @@ export interface Variant {
   model?: ModelName;
   options?: ModelOptions;
   firstStage?: number;
+  lr?: number;
 }
 
 /** An experiment: a recipe whose first stage's model changes per variant. */
@@ -42,8 +43,8 @@ export interface Experiment {
   base: Record<string, unknown>;
   /**
    * The variants by name. Each trains the base recipe's stages from `firstStage` on (default 0;
-   * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`
-   * and/or given extra `options`.
+   * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`,
+   * given extra `options` and/or trained at learning rate `lr`.
    */
   variants: Record<string, Variant>;
   /** Seeds of a full run. */
@@ -63,10 +64,10 @@ const imagenette64: Record<string, unknown> = {
   evalEveryEpoch: true,
 };
 
-function binaryStage(epochs: number): Record<string, unknown> {
+function binaryStage(epochs: number, width = 0.25): Record<string, unknown> {
   return {
     name: 'binary',
-    model: { name: 'bireal18', options: { width: 0.25 } },
+    model: { name: 'bireal18', options: { width } },
     optimizer: { type: 'adam', lr: 0.004, weightDecay: 0 },
     schedule: { type: 'linear' },
     epochs,
@@ -117,10 +118,49 @@ function ablationGrid(
   };
 }
 
-const imagenette32 = {
-  ...(imagenette64['dataset'] as Record<string, unknown>),
-  imageSize: 32,
+/**
+ * Bi-Real-18 and the two variants whose gaps to it test the paper's shortcut and estimator
+ * claims: its clipped-STE variant and the plain 1-bit ResNet-18.
+ */
+const GAPS: Record<string, Variant> = {
+  'bi-real': {},
+  'clipped-ste': { options: { estimator: 'clipped-ste' } },
+  'plain-resnet': { model: 'plain-binary-resnet18' },
 };
+
+/** Each of `variants` at each width, named `VARIANT-wWIDTH` (e.g. `bi-real-w0.5`). */
+function atWidths(variants: Record<string, Variant>, widths: number[]): Record<string, Variant> {
+  return Object.fromEntries(
+    widths.flatMap((width) =>
+      Object.entries(variants).map(([name, v]) => [
+        `${name}-w${width}`,
+        { ...v, options: { width, ...v.options } },
+      ]),
+    ),
+  );
+}
+
+/** Each of `variants` at each learning rate, named `VARIANT-lrLR` (e.g. `bi-real-lr1e-3`). */
+function atLearningRates(
+  variants: Record<string, Variant>,
+  rates: number[],
+): Record<string, Variant> {
+  return Object.fromEntries(
+    rates.flatMap((lr) =>
+      Object.entries(variants).map(([name, v]) => [
+        `${name}-lr${lr.toExponential()}`,
+        { ...v, lr },
+      ]),
+    ),
+  );
+}
+
+/** Imagenette at `size` px with the recipes' augmentation. */
+function imagenetteAt(size: number): Record<string, unknown> {
+  return { ...(imagenette64['dataset'] as Record<string, unknown>), imageSize: size };
+}
+
+const imagenette32 = imagenetteAt(32);
 
 /** Every experiment, by name. */
 export const EXPERIMENTS: Record<string, Experiment> = {
@@ -190,12 +230,82 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       'scratch, Adam, linear decay, width 0.25; Bi-Real-18, its clipped-STE variant and the ' +
       'plain 1-bit ResNet-18.',
     base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(16)] },
-    variants: {
-      'bi-real': {},
-      'clipped-ste': { options: { estimator: 'clipped-ste' } },
-      'plain-resnet': { model: 'plain-binary-resnet18' },
-    },
+    variants: GAPS,
     seeds: [0, 1, 2],
+  },
+  'regime-map-64': {
+    description:
+      'How the shortcut and estimator gaps change as the network widens: Imagenette at 64x64 ' +
+      'px, 16 epochs from scratch, Adam 4e-3, linear decay, at widths 0.25, 0.5 and 1 (full ' +
+      'width: 64-512 channels); Bi-Real-18, its clipped-STE variant and the plain 1-bit ' +
+      'ResNet-18.',
+    base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(16)] },
+    variants: atWidths(GAPS, [0.25, 0.5, 1]),
+    seeds: [0, 1, 2],
+  },
+  'imagenette-128': {
+    description:
+      'Closer to the paper: Imagenette at 128x128 px, full width (64-512 channels), 12 epochs ' +
+      'from scratch, Adam 4e-3, linear decay; Bi-Real-18, its clipped-STE variant, the plain ' +
+      '1-bit ResNet-18 and the real ResNet-18 (ReLU).',
+    base: { dataset: imagenetteAt(128), evalEveryEpoch: false, stages: [binaryStage(12, 1)] },
+    variants: {
+      ...GAPS,
+      'real-relu': { model: 'resnet18', options: { activation: 'relu' } },
+    },
+    seeds: [0, 1],
+  },
+  'lr-sensitivity': {
+    description:
+      'Do the gaps hinge on the learning rate? One cell of the regime map (Imagenette at 64x64 ' +
+      "px, width 0.5, 16 epochs, batch 64) at Adam 4e-3 (the recipes' rate), 1e-3 and 2.5e-4 " +
+      "(the authors' 1e-3 at batch 512, scaled to batch 64); Bi-Real-18, its clipped-STE " +
+      'variant and the plain 1-bit ResNet-18.',
+    base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(16, 0.5)] },
+    variants: atLearningRates(GAPS, [4e-3, 1e-3, 2.5e-4]),
+    seeds: [0],
+  },
+  'init-64': {
+    description:
+      'The initialisation claim at full width: Imagenette at 64x64 px, width 1; a real ' +
+      'ResNet-18 with ReLU or with clip(x, -1, 1) activations trains 4 epochs, then Bi-Real-18 ' +
+      'starts from its weights and trains 16 epochs; or Bi-Real-18 trains its 16 epochs from ' +
+      'scratch. Adam 4e-3, linear decay, in each stage.',
+    base: {
+      ...imagenette64,
+      evalEveryEpoch: false,
+      stages: [
+        { ...binaryStage(4, 1), name: 'real', model: { name: 'resnet18', options: { width: 1 } } },
+        { ...binaryStage(16, 1), init: 'previous' },
+      ],
+    },
+    variants: {
+      clip: { options: { activation: 'clip' } },
+      relu: { options: { activation: 'relu' } },
+      scratch: { firstStage: 1 },
+    },
+    seeds: [0],
+  },
+  'headline-224': {
+    description:
+      "The paper's two-stage recipe at its resolution and width, on Imagenette: 224x224 px, " +
+      'full width; a real ResNet-18 with clip(x, -1, 1) activations trains 8 epochs, then ' +
+      'Bi-Real-18 starts from its weights and trains 16 epochs. Adam 4e-3, linear decay, in ' +
+      'each stage.',
+    base: {
+      dataset: imagenetteAt(224),
+      evalEveryEpoch: false,
+      stages: [
+        {
+          ...binaryStage(8, 1),
+          name: 'real',
+          model: { name: 'resnet18', options: { width: 1, activation: 'clip' } },
+        },
+        { ...binaryStage(16, 1), init: 'previous' },
+      ],
+    },
+    variants: { 'bi-real': {} },
+    seeds: [0],
   },
   'model-table': {
     description:
@@ -262,8 +372,10 @@ export function experimentRecipe(
     const model = stage['model'] as { name: string; options: ModelOptions };
     // The first trained stage starts from scratch.
     const { init, ...rest } = stage;
+    const optimizer = stage['optimizer'] as Record<string, unknown>;
     return {
       ...(i === 0 ? rest : { ...rest, init }),
+      ...(i === 0 && change.lr !== undefined ? { optimizer: { ...optimizer, lr: change.lr } } : {}),
       ...(quick ? { epochs: 1, batchSize: 16 } : {}),
       model:
         i === 0
@@ -310,6 +422,8 @@ export interface RunExperimentOptions {
   quick?: boolean;
   /** Default: the experiment's seeds (quick mode: the first two). */
   seeds?: number[];
+  /** Default: every variant, in the experiment's order. */
+  variants?: string[];
   /** Parent of the run folders; default runs/experiments. */
   runsDir?: string;
   /** Copy the small files of each finished run to this folder (full runs: results/experiments). */
@@ -367,11 +481,20 @@ export async function runExperiment(
   options: RunExperimentOptions = {},
 ): Promise<ExperimentRun[]> {
   const { variants, seeds } = experiment(name);
+  const unknown = (options.variants ?? []).filter((v) => variants[v] === undefined);
+  if (unknown.length > 0) {
+    throw new Error(
+      `experiment ${name} has no variant '${unknown.join("', '")}'; valid: ` +
+        Object.keys(variants).join(', '),
+    );
+  }
   const quick = options.quick ?? false;
   const runsDir = options.runsDir ?? join('runs', 'experiments');
   const runs: ExperimentRun[] = [];
   for (const seed of options.seeds ?? (quick ? seeds.slice(0, 2) : seeds)) {
-    for (const variant of Object.keys(variants)) {
+    for (const variant of Object.keys(variants).filter(
+      (v) => options.variants?.includes(v) ?? true,
+    )) {
       const recipe = experimentRecipe(name, variant, seed, quick);
       const dir = join(runsDir, name, `${variant}-s${seed}${quick ? '-quick' : ''}`);
       if (quick) rmSync(dir, { recursive: true, force: true });
