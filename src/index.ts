@@ -39,15 +39,23 @@ export {
 } from './experiments/index.js';
 export type { Experiment, ExperimentRun, RunExperimentOptions } from './experiments/index.js';
 export {
+  GAPS,
   GRID_ROWS,
-  TABLE_MODELS,
+  RESULTS_TABLES,
+  backends,
+  cellSetting,
+  deployFile,
   experimentsMarkdown,
+  formatGap,
   formatPercent,
+  gapBySeed,
   gridTable,
   meanStd,
-  deployFile,
   modelTable,
+  regimeCells,
+  regimeTable,
   resultsMarkdown,
   trainingSetting,
 } from './experiments/report.js';
+export type { RegimeCell, TableModel } from './experiments/report.js';
 export * from './engine/index.js';

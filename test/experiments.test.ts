@@ -12,19 +12,34 @@ import {
 } from '../src/experiments/index.js';
 
 describe('experiments', () => {
-  it('builds one valid recipe per variant, changing only the first trained stage model', () => {
+  it('builds one valid recipe per variant, changing only the first trained stage model and lr', () => {
     for (const [name, experiment] of Object.entries(EXPERIMENTS)) {
       const full = Object.entries(experiment.variants).filter(([, v]) => !v.firstStage);
       const recipes = full.map(([v]) => experimentRecipe(name, v, 0));
-      const withoutModels = recipes.map((r) =>
-        JSON.stringify({ ...r, name: '', stages: r.stages.map((s) => ({ ...s, model: null })) }),
+      const unchanged = recipes.map((r) =>
+        JSON.stringify({
+          ...r,
+          name: '',
+          stages: r.stages.map((s, i) =>
+            i === 0 ? { ...s, model: null, optimizer: { ...s.optimizer, lr: null } } : s,
+          ),
+        }),
       );
-      assert.equal(new Set(withoutModels).size, 1, `${name}: variants differ beyond the model`);
+      assert.equal(new Set(unchanged).size, 1, `${name}: variants differ beyond model and lr`);
       assert.equal(
-        new Set(recipes.map((r) => JSON.stringify(r.stages[0]?.model))).size,
+        new Set(recipes.map((r) => JSON.stringify([r.stages[0]?.model, r.stages[0]?.optimizer.lr])))
+          .size,
         recipes.length,
+        `${name}: two variants train the same`,
       );
     }
+    assert.deepEqual(experimentRecipe('regime-map-64', 'clipped-ste-w0.5', 0).stages[0]?.model, {
+      name: 'bireal18',
+      options: { width: 0.5, estimator: 'clipped-ste' },
+    });
+    const slow = experimentRecipe('lr-sensitivity', 'plain-resnet-lr2.5e-4', 0).stages[0];
+    assert.equal(slow?.optimizer.lr, 2.5e-4);
+    assert.equal(slow?.model.name, 'plain-binary-resnet18');
     const plain = experimentRecipe('shortcut', 'plain', 2);
     assert.equal(plain.stages[0]?.model.name, 'plain-binary-resnet18');
     assert.equal(plain.seed, 2);
@@ -94,5 +109,19 @@ describe('finished runs are reused', () => {
       ],
     );
     assert.ok(existsSync(join(results, 'shortcut', 'plain-s0', 'metrics.jsonl')));
+    const chosen = await runExperiment('shortcut', {
+      seeds: [0],
+      variants: ['plain'],
+      runsDir: join(root, 'runs'),
+      recordDir: results,
+    });
+    assert.deepEqual(
+      chosen.map((r) => r.variant),
+      ['plain'],
+    );
+    await assert.rejects(
+      runExperiment('shortcut', { variants: ['plain', 'nope'], runsDir: join(root, 'runs') }),
+      /experiment shortcut has no variant 'nope'; valid: bireal, plain/,
+    );
   });
 });

@@ -2,23 +2,34 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../src/backend/index.js';
 import type { ExperimentRun } from '../src/experiments/index.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { decodeDeployFile } from '../src/engine/index.js';
 import {
-  TABLE_MODELS,
+  RESULTS_TABLES,
   deployFile,
+  formatGap,
   formatPercent,
+  gapBySeed,
   gridTable,
   modelTable,
+  regimeCells,
+  regimeTable,
 } from '../src/experiments/report.js';
 
 /** A recorded run with only what the tables read. */
-function run(variant: string, seed: number, top1: number, top5 = 0.9): ExperimentRun {
+function run(
+  variant: string,
+  seed: number,
+  top1: number,
+  top5 = 0.9,
+  setting = { imageSize: 32, width: 0.25, lr: 4e-3 },
+): ExperimentRun {
+  const { imageSize, width, lr } = setting;
   return {
     variant,
     seed,
-    recipe: { stages: [{ epochs: 6 }] },
-    summary: { dataset: { train: 'imagenette:train', imageSize: 32 }, eval: { top1, top5 } },
+    recipe: { stages: [{ epochs: 6, model: { options: { width } }, optimizer: { lr } }] },
+    summary: { dataset: { train: 'imagenette:train', imageSize }, eval: { top1, top5 } },
     metrics: [],
   } as unknown as ExperimentRun;
 }
@@ -46,22 +57,81 @@ describe('result tables', () => {
   });
 
   it('the model table counts ImageNet-1k params and FLOPs and shows the recorded accuracy', () => {
-    const table = rows(modelTable([run('bireal18', 0, 0.5, 0.9), run('bireal18', 1, 0.52, 0.92)]));
+    const recorded = [run('bireal18', 0, 0.5, 0.9), run('bireal18', 1, 0.52, 0.92)];
+    const table = rows(modelTable('model-table', recorded));
     const bireal18 = table.find((cells) => cells[0] === '| Bi-Real-18');
     assert.deepEqual(bireal18?.slice(1, 6), ['11.69', '0.164', '51.0 ± 1.4', '91.0 ± 1.4', '2']);
+    assert.match(bireal18?.[6] ?? '', /^imagenette at 32 px, 6 epochs, width 0.25 /);
     assert.equal(table.find((cells) => cells[0] === '| Bi-Real-34')?.[3], '-');
     assert.equal(bireal18?.[7], '`results/models/model-table-bireal18-s0.bireal`');
-    const linked = rows(modelTable([], '../../')).find((cells) => cells[0] === '| Bi-Real-18');
+    const linked = rows(modelTable('model-table', recorded, '../../')).find(
+      (cells) => cells[0] === '| Bi-Real-18',
+    );
     assert.equal(
       linked?.[7],
       '[model-table-bireal18-s0.bireal](../../results/models/model-table-bireal18-s0.bireal)',
     );
+    const unrecorded = rows(modelTable('model-table', [], '../../'));
+    assert.equal(unrecorded.find((cells) => cells[0] === '| Bi-Real-18')?.[7], '-');
+    assert.throws(() => modelTable('nope', []), /no results table for 'nope'; valid: /);
   });
 
-  it('every download of the model table is a deploy file in the repository', () => {
-    for (const { variant } of TABLE_MODELS) {
-      const bytes = readFileSync(deployFile(variant));
-      assert.ok(decodeDeployFile(bytes, variant).header.ops.length > 0);
+  it('every download of a recorded seed 0 is a deploy file in the repository', () => {
+    for (const [experiment, models] of Object.entries(RESULTS_TABLES)) {
+      for (const { variant, download } of models) {
+        const file = deployFile(experiment, variant);
+        const recorded = existsSync(`results/experiments/${experiment}/${variant}-s0`);
+        if (!download || !recorded) continue;
+        assert.ok(existsSync(file), `${file} is missing: export it with \`bireal export\``);
+        assert.ok(decodeDeployFile(readFileSync(file), variant).header.ops.length > 0);
+      }
     }
+  });
+
+  it('pairs the gaps by seed, per setting, and signs them', () => {
+    const at = { imageSize: 64, width: 0.5, lr: 4e-3 };
+    const wide = { ...at, width: 1 };
+    const cells = regimeCells([
+      run('bi-real-w0.5', 0, 0.6, 0.9, at),
+      run('bi-real-w0.5', 1, 0.62, 0.9, at),
+      run('plain-resnet-w0.5', 0, 0.65, 0.9, at),
+      run('plain-resnet-w0.5', 1, 0.66, 0.9, at),
+      run('clipped-ste-w0.5', 1, 0.6, 0.9, at),
+      run('bi-real-w1', 0, 0.7, 0.9, wide),
+      run('clipped-ste-w1', 0, 0.68, 0.9, wide),
+      run('real-relu', 0, 0.8, 0.9, wide),
+    ]);
+    assert.deepEqual(
+      cells.map((c) => [c.width, c.runs.length]),
+      [
+        [0.5, 5],
+        [1, 2],
+      ],
+    );
+    const [half, full] = cells;
+    assert.ok(half && full);
+    assert.deepEqual(
+      gapBySeed(half, 'plain-resnet').map((g) => g.toFixed(6)),
+      ['-5.000000', '-4.000000'],
+    );
+    assert.deepEqual(
+      gapBySeed(half, 'clipped-ste').map((g) => g.toFixed(6)),
+      ['2.000000'],
+    );
+    assert.deepEqual(gapBySeed(full, 'plain-resnet'), []);
+    assert.equal(formatGap([-5, -4]), '−4.5 ± 0.7');
+    assert.equal(formatGap([2]), '+2.0');
+    assert.equal(formatGap([]), '-');
+    const table = rows(regimeTable(cells));
+    assert.deepEqual(table[2], [
+      '| 64 px, width 0.5 (32-256 channels), 6 epochs',
+      '61.0 ± 1.4',
+      '65.5 ± 0.7',
+      '60.0',
+      '−4.5 ± 0.7',
+      '+2.0',
+      '0, 1 |',
+    ]);
+    assert.match(regimeTable(cells, true), /64-512 channels\), 6 epochs, Adam 4e-3 \|/);
   });
 });

@@ -86,9 +86,12 @@ export async function buildSite(): Promise<void> {
   const assets = join(SITE_DIR, 'assets');
   await copyAssets(assets);
 
-  const recorded = Object.keys(EXPERIMENTS).filter((name) => existsSync(join(RESULTS, name)));
+  // Every experiment, with no runs while its first run is still training.
   const experiments = Object.fromEntries(
-    recorded.map((name) => [name, loadExperiment(name, RESULTS)]),
+    Object.keys(EXPERIMENTS).map((name) => [
+      name,
+      existsSync(join(RESULTS, name)) ? loadExperiment(name, RESULTS) : [],
+    ]),
   );
   await mkdir(join(assets, 'results', 'experiments'), { recursive: true });
   for (const [name, runs] of Object.entries(experiments)) {

@@ -54,6 +54,11 @@ export function trainingSetting(runs: ExperimentRun[]): string {
   return `${first.summary.dataset.train.split(':')[0]} at ${first.summary.dataset.imageSize} px, ${epochs.join(' or ')} epochs`;
 }
 
+/** The distinct backends that trained `runs`, e.g. `wasm (SIMD, 1 thread)`. */
+export function backends(runs: ExperimentRun[]): string {
+  return [...new Set(runs.map((r) => r.summary.backend))].join(', ') || '-';
+}
+
 /**
  * The ablation grid: per variant, top-1 (%) mean ± std over seeds and the difference of the
  * means to Bi-Real-18, one column pair per dataset (`columns`: heading → that dataset's runs).
@@ -79,51 +84,230 @@ export function gridTable(columns: Record<string, ExperimentRun[]>): string {
   );
 }
 
-/** The models of the results table: variant of `model-table`, title, and the paper's ImageNet-1k numbers. */
-export const TABLE_MODELS: {
+/**
+ * The two gaps of the regime study, each testing one claim of the paper: Bi-Real-18's top-1
+ * minus that of the variant without the claimed part. Positive where the claim holds.
+ */
+export const GAPS = [
+  {
+    claim: 'shortcut',
+    variant: 'plain-resnet',
+    title: 'plain 1-bit ResNet-18',
+    gap: 'shortcut gap: Bi-Real-18 − plain 1-bit ResNet-18',
+  },
+  {
+    claim: 'estimator',
+    variant: 'clipped-ste',
+    title: 'clipped STE',
+    gap: 'estimator gap: ApproxSign − clipped STE',
+  },
+] as const;
+
+/** One setting of the regime study: Bi-Real-18 and the {@link GAPS} variants trained alike. */
+export interface RegimeCell {
+  imageSize: number;
+  /** Channel multiplier (1: 64-512 channels). */
+  width: number;
+  /** Epochs of the trained stages, e.g. `16` or `4 + 6`. */
+  epochs: string;
+  /** Learning rate of the binary stage. */
+  lr: number;
+  /** The runs, each under its variant's name without the setting (`bi-real-w0.5`: `bi-real`). */
+  runs: ExperimentRun[];
+}
+
+/** `bi-real-w0.5` → `bi-real`; `clipped-ste-lr1e-3` → `clipped-ste`; `ste` → `ste`. */
+const baseVariant = (variant: string) => variant.replace(/-(w|lr)[0-9.e+-]+$/, '');
+
+/**
+ * The runs of Bi-Real-18 and the {@link GAPS} variants in `runs` (any experiment; other variants
+ * are left out), grouped by setting: resolution, width, epochs and learning rate.
+ */
+export function regimeCells(runs: ExperimentRun[]): RegimeCell[] {
+  const wanted: string[] = ['bi-real', ...GAPS.map((g) => g.variant)];
+  const cells = new Map<string, RegimeCell>();
+  for (const run of runs) {
+    const variant = baseVariant(run.variant);
+    if (!wanted.includes(variant)) continue;
+    const binary = run.recipe.stages.at(-1);
+    const cell: RegimeCell = {
+      imageSize: run.summary.dataset.imageSize,
+      width: binary?.model.options?.width ?? 1,
+      epochs: run.recipe.stages.map((s) => s.epochs).join(' + '),
+      lr: binary?.optimizer.lr ?? NaN,
+      runs: [],
+    };
+    const key = JSON.stringify({ ...cell, runs: undefined });
+    const found = cells.get(key) ?? cell;
+    found.runs.push({ ...run, variant });
+    cells.set(key, found);
+  }
+  return [...cells.values()];
+}
+
+/** Bi-Real-18's top-1 minus `variant`'s, in points, for each seed that trained both. */
+export function gapBySeed(cell: RegimeCell, variant: string): number[] {
+  const top1 = (v: string, seed: number) =>
+    cell.runs.find((r) => r.variant === v && r.seed === seed)?.summary.eval.top1;
+  return cell.runs
+    .filter((r) => r.variant === 'bi-real')
+    .sort((a, b) => a.seed - b.seed)
+    .flatMap((r) => {
+      const other = top1(variant, r.seed);
+      return other === undefined ? [] : [100 * (r.summary.eval.top1 - other)];
+    });
+}
+
+/** `+4.4 ± 1.2` points (sample std over seeds), `+4.4` for one seed, `-` for none. */
+export function formatGap(points: number[]): string {
+  if (points.length === 0) return '-';
+  const { mean, std } = meanStd(points);
+  const signed = `${mean >= 0 ? '+' : '−'}${Math.abs(mean).toFixed(1)}`;
+  return Number.isNaN(std) ? signed : `${signed} ± ${std.toFixed(1)}`;
+}
+
+/** `64 px, width 0.5 (32-256 channels), 16 epochs`, with `Adam 1e-3` when `withLr`. */
+export function cellSetting(cell: RegimeCell, withLr = false): string {
+  const channels = [64, 512].map((c) => Math.max(1, Math.round(c * cell.width))).join('-');
+  return (
+    `${cell.imageSize} px, width ${cell.width} (${channels} channels), ${cell.epochs} epochs` +
+    (withLr ? `, Adam ${cell.lr.toExponential()}` : '')
+  );
+}
+
+/**
+ * The regime table: per setting, the top-1 (%) of Bi-Real-18 and of each {@link GAPS} variant,
+ * and each gap as the mean ± std over seeds of the per-seed differences.
+ */
+export function regimeTable(cells: RegimeCell[], withLr = false): string {
+  const top1 = (cell: RegimeCell, v: string) =>
+    formatPercent(cell.runs.filter((r) => r.variant === v).map((r) => r.summary.eval.top1));
+  return table(
+    [
+      'setting',
+      'Bi-Real-18 top-1 (%)',
+      ...GAPS.map((g) => `${g.title} top-1 (%)`),
+      ...GAPS.map((g) => `${g.claim} gap (points)`),
+      'seeds',
+    ],
+    cells.map((cell) => [
+      cellSetting(cell, withLr),
+      top1(cell, 'bi-real'),
+      ...GAPS.map((g) => top1(cell, g.variant)),
+      ...GAPS.map((g) => formatGap(gapBySeed(cell, g.variant))),
+      cell.runs
+        .filter((r) => r.variant === 'bi-real')
+        .map((r) => r.seed)
+        .join(', '),
+    ]),
+  );
+}
+
+/** A model of a results table: its variant in the experiment, and the paper's ImageNet-1k numbers. */
+export interface TableModel {
   variant: string;
   title: string;
   model: string;
   options?: object;
   paper: string;
-}[] = [
-  { variant: 'bireal18', title: 'Bi-Real-18', model: 'bireal18', paper: '56.4 / 79.5' },
-  { variant: 'bireal34', title: 'Bi-Real-34', model: 'bireal34', paper: '62.2 / 83.9' },
-  {
-    variant: 'plain-binary-resnet18',
-    title: 'plain 1-bit ResNet-18',
-    model: 'plain-binary-resnet18',
-    paper: '-',
-  },
-  {
-    variant: 'resnet18-clip',
-    title: 'real ResNet-18 (clip)',
-    model: 'resnet18',
-    options: { activation: 'clip' },
-    paper: '-',
-  },
-  {
-    variant: 'resnet18-relu',
-    title: 'real ResNet-18 (ReLU)',
-    model: 'resnet18',
-    options: { activation: 'relu' },
-    paper: '-',
-  },
-];
+  /** Whether seed 0's deploy file is committed (float models at full width are too large). */
+  download: boolean;
+}
 
-/** Where `bireal export` wrote the deploy file of a results-table model (seed 0), in the repository. */
-export function deployFile(variant: string): string {
-  return `results/models/model-table-${variant}-s0.bireal`;
+/** The results tables, by experiment: the 128 px table first, the 32 px quick grid after. */
+export const RESULTS_TABLES: Record<string, TableModel[]> = {
+  'imagenette-128': [
+    {
+      variant: 'bi-real',
+      title: 'Bi-Real-18',
+      model: 'bireal18',
+      paper: '56.4 / 79.5',
+      download: true,
+    },
+    {
+      variant: 'clipped-ste',
+      title: 'Bi-Real-18, clipped STE',
+      model: 'bireal18',
+      paper: '-',
+      download: true,
+    },
+    {
+      variant: 'plain-resnet',
+      title: 'plain 1-bit ResNet-18',
+      model: 'plain-binary-resnet18',
+      paper: '-',
+      download: true,
+    },
+    {
+      variant: 'real-relu',
+      title: 'real ResNet-18 (ReLU)',
+      model: 'resnet18',
+      options: { activation: 'relu' },
+      paper: '-',
+      download: false,
+    },
+  ],
+  'model-table': [
+    {
+      variant: 'bireal18',
+      title: 'Bi-Real-18',
+      model: 'bireal18',
+      paper: '56.4 / 79.5',
+      download: true,
+    },
+    {
+      variant: 'bireal34',
+      title: 'Bi-Real-34',
+      model: 'bireal34',
+      paper: '62.2 / 83.9',
+      download: true,
+    },
+    {
+      variant: 'plain-binary-resnet18',
+      title: 'plain 1-bit ResNet-18',
+      model: 'plain-binary-resnet18',
+      paper: '-',
+      download: true,
+    },
+    {
+      variant: 'resnet18-clip',
+      title: 'real ResNet-18 (clip)',
+      model: 'resnet18',
+      options: { activation: 'clip' },
+      paper: '-',
+      download: true,
+    },
+    {
+      variant: 'resnet18-relu',
+      title: 'real ResNet-18 (ReLU)',
+      model: 'resnet18',
+      options: { activation: 'relu' },
+      paper: '-',
+      download: true,
+    },
+  ],
+};
+
+/** Where `bireal export` writes the deploy file of a results-table model (seed 0), in the repository. */
+export function deployFile(experiment: string, variant: string): string {
+  return `results/models/${experiment}-${variant}-s0.bireal`;
 }
 
 /**
- * The results table: parameters and FLOPs at the ImageNet-1k configuration (224 px, 1000
- * classes, full width), top-1/top-5 of the recorded `model-table` runs (mean ± std over
- * seeds), the recipe, the trained weights of seed 0 as a deploy file (`bireal infer --model`),
- * and the paper's ImageNet-1k numbers. With `linkPrefix` (the path from the document to the
- * repository root) the download is a link; without, its path in the repository.
+ * The results table of `experiment` (a key of {@link RESULTS_TABLES}): parameters and FLOPs at
+ * the ImageNet-1k configuration (224 px, 1000 classes, full width), top-1/top-5 of the recorded
+ * runs (mean ± std over seeds), the recipe, the trained weights of seed 0 as a deploy file
+ * (`bireal infer --model`) once recorded, and the paper's ImageNet-1k numbers. With
+ * `linkPrefix` (the path from the document to the repository root) the download is a link;
+ * without, its path in the repository.
  */
-export function modelTable(runs: ExperimentRun[], linkPrefix?: string): string {
+export function modelTable(experiment: string, runs: ExperimentRun[], linkPrefix?: string): string {
+  const models = RESULTS_TABLES[experiment];
+  if (models === undefined) {
+    throw new Error(
+      `no results table for '${experiment}'; valid: ${Object.keys(RESULTS_TABLES).join(', ')}`,
+    );
+  }
   return table(
     [
       'Model',
@@ -136,11 +320,14 @@ export function modelTable(runs: ExperimentRun[], linkPrefix?: string): string {
       'Download',
       'Paper, ImageNet-1k top-1 / top-5',
     ],
-    TABLE_MODELS.map(({ variant, title, model, options, paper }) => {
+    models.map(({ variant, title, model, options, paper, download }) => {
       const network = createModel(model, { inputSize: 224, classes: 1000, ...options });
       const cost = costSummary(network);
       network.dispose();
       const mine = runs.filter((r) => r.variant === variant);
+      const width = mine[0]?.recipe.stages.at(-1)?.model.options?.width ?? 1;
+      const file = deployFile(experiment, variant);
+      const recorded = download && mine.some((r) => r.seed === 0);
       return [
         title,
         (cost.params / 1e6).toFixed(2),
@@ -150,10 +337,12 @@ export function modelTable(runs: ExperimentRun[], linkPrefix?: string): string {
         mine.length,
         mine.length === 0
           ? '-'
-          : `${trainingSetting(mine)}, width 0.25 (\`results/experiments/model-table/${variant}-s*\`)`,
-        linkPrefix === undefined
-          ? `\`${deployFile(variant)}\``
-          : `[${deployFile(variant).split('/').pop()}](${linkPrefix}${deployFile(variant)})`,
+          : `${trainingSetting(mine)}, width ${width} (\`results/experiments/${experiment}/${variant}-s*\`)`,
+        !recorded
+          ? '-'
+          : linkPrefix === undefined
+            ? `\`${file}\``
+            : `[${file.split('/').pop()}](${linkPrefix}${file})`,
         paper,
       ];
     }),
@@ -161,24 +350,49 @@ export function modelTable(runs: ExperimentRun[], linkPrefix?: string): string {
 }
 
 /**
- * The results table and the ablation grid, with what they were trained on (`linkPrefix`: see
- * {@link modelTable}).
+ * The results tables, the regime map and the ablation grid, with what they were trained on
+ * (`linkPrefix`: see {@link modelTable}).
  */
 export function resultsMarkdown(
   recorded: (experiment: string) => ExperimentRun[],
   linkPrefix?: string,
 ): string {
+  const closest = recorded('imagenette-128');
   const models = recorded('model-table');
   const imagenette = recorded('grid-imagenette');
   const cifar = recorded('grid-cifar10');
+  const regime = regimeCells([...imagenette, ...recorded('regime-map-64'), ...closest]);
+  const rates = regimeCells(recorded('lr-sensitivity'));
+  const evaluated = (runs: ExperimentRun[]) =>
+    'evaluated on Imagenette val (3,925 real ImageNet photos, 10 classes); mean ± std over ' +
+    `seeds; backend ${backends(runs)}. Params and FLOPs are at the ImageNet-1k configuration ` +
+    '(224 px, 1000 classes, full width). The paper column is ImageNet-1k, a different task: ' +
+    'for reference only.';
+  const pending = (experiment: string) =>
+    `not recorded yet: \`npx bireal experiment ${experiment}\` trains it (\`scripts/long-runs.sh\` ` +
+    'runs every long experiment in turn).';
   return [
-    `**Results table**: ${trainingSetting(models)}, evaluated on Imagenette val (3,925 real ImageNet ` +
-      'photos, 10 classes); mean ± std over seeds; wasm backend. Params and FLOPs are at the ' +
-      'ImageNet-1k configuration (224 px, 1000 classes, full width). The paper column is ' +
-      'ImageNet-1k, a different task: for reference only. Download: the weights of seed 0 as a ' +
-      'deploy file (`npx bireal infer --model FILE IMAGE...`, or `npx bireal eval --model FILE`).',
+    closest.length === 0
+      ? '**Results table, closest to the paper** (Imagenette at 128 px, full width, 12 epochs): ' +
+        pending('imagenette-128')
+      : `**Results table, closest to the paper**: ${trainingSetting(closest)}, full width, ` +
+        `${evaluated(closest)} Download: the weights of seed 0 as a deploy file (\`npx bireal ` +
+        'infer --model FILE IMAGE...`, or `npx bireal eval --model FILE`).\n\n' +
+        modelTable('imagenette-128', closest, linkPrefix),
     '',
-    modelTable(models, linkPrefix),
+    "**Where the paper's claims hold** (notebook 06): Bi-Real-18 against the variant without " +
+      'each claimed part, top-1 (%) on Imagenette val. A gap is the mean ± std over seeds of ' +
+      "the per-seed difference, in points: positive where the paper's claim holds here.",
+    '',
+    regimeTable(regime),
+    '',
+    `**Learning rate**: the same gaps at one cell of the map, at three Adam rates.`,
+    '',
+    rates.length === 0 ? pending('lr-sensitivity') : regimeTable(rates, true),
+    '',
+    `**Quick results table**: ${trainingSetting(models)}, width 0.25, ${evaluated(models)}`,
+    '',
+    modelTable('model-table', models, linkPrefix),
     '',
     `**Ablation grid**, top-1 (%) mean ± std over seeds: Imagenette (${trainingSetting(imagenette)}; ` +
       `val, 3,925 images) and CIFAR-10 (${trainingSetting(cifar)}; test, 10,000 images).`,
@@ -207,7 +421,7 @@ export function experimentsMarkdown(recorded: (experiment: string) => Experiment
           return `| ${v} | ${mine.map((r) => r.seed).join(', ')} | ${formatPercent(mine.map((r) => r.summary.eval.top1))} | ${formatPercent(mine.map((r) => r.summary.eval.top5))} |`;
         }),
         '',
-        `${trainingSetting(runs)}; backends: ${[...new Set(runs.map((r) => r.summary.backend))].join(', ')}; ` +
+        `${trainingSetting(runs)}; backends: ${backends(runs)}; ` +
           `training wall time ${hours.toFixed(2)} h in all (runs shared the machine's 2 cores).`,
       ].join('\n');
     })

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, initBackend } from '../backend/index.js';
 import { openDataset } from '../data/index.js';
 import { loadExperiment, runExperiment, type ExperimentRun } from '../experiments/index.js';
+import { GAPS, gapBySeed, meanStd, type RegimeCell } from '../experiments/report.js';
 
 /** Quick mode (env BIREAL_QUICK=1): what CI runs; small experiments, same code paths. */
 export const QUICK = typeof process !== 'undefined' && process.env['BIREAL_QUICK'] === '1';
@@ -80,33 +81,43 @@ export function projectRoot(from = process.cwd()): string {
 
 /**
  * The runs of experiment `name` (see src/experiments): in quick mode, trained now at quick size
- * (runs/experiments/); in full mode, the recorded runs under results/experiments/.
+ * (runs/experiments/); in full mode, the recorded runs under results/experiments/ (none while
+ * its first run is still training).
  */
 export async function experimentRuns(name: string): Promise<ExperimentRun[]> {
   const root = projectRoot();
-  return QUICK
-    ? runExperiment(name, { quick: true, runsDir: join(root, 'runs', 'experiments') })
-    : loadExperiment(name, join(root, 'results', 'experiments'));
+  if (QUICK)
+    return runExperiment(name, { quick: true, runsDir: join(root, 'runs', 'experiments') });
+  const results = join(root, 'results', 'experiments');
+  return existsSync(join(results, name)) ? loadExperiment(name, results) : [];
 }
 
-/** Where the numbers of `runs` come from, in one sentence for under a table. */
+/**
+ * Where the numbers of `runs` come from, for under a table: what a result is labelled with
+ * (dataset, resolution, width, epochs, seeds) in one line, and the provenance (backends,
+ * commits, evaluation set) folded inside it.
+ */
 export function provenance(runs: ExperimentRun[]): string {
   const first = runs[0];
-  if (first === undefined) return 'No runs.';
+  if (first === undefined) return 'No recorded runs yet.';
   if (QUICK)
     return '**Quick mode**: 3 batches of 16 at 32 px per run, at most 2 seeds; not a result.';
-  const { dataset, eval: score } = first.summary;
   const distinct = (values: (string | number)[]) => [...new Set(values)].join(', ');
   const backends = runs.map(({ summary: s }) =>
-    s.replicas === undefined ? s.backend : `${s.backend} x ${s.replicas} replicas`,
+    s.replicas === undefined || s.replicas === 1
+      ? s.backend
+      : `${s.backend} x ${s.replicas} replicas`,
   );
-  return (
-    `Recorded runs: ${dataset.train} at ${dataset.imageSize} px, ` +
-    `${first.recipe.stages.map((s) => s.epochs).join(' + ')} epochs, seeds ` +
-    `${distinct(runs.map((r) => r.seed))}; backend ${distinct(backends)}; commits ` +
-    `${distinct(runs.map((r) => r.summary.commit.slice(0, 10)))}; evaluated on ${score.n} ` +
-    `${dataset.eval} images.`
-  );
+  const label =
+    `Recorded runs: ${distinct(runs.map((r) => r.summary.dataset.train))} at ` +
+    `${distinct(runs.map((r) => r.summary.dataset.imageSize))} px, width ` +
+    `${distinct(runs.map((r) => r.recipe.stages.at(-1)?.model.options?.width ?? 1))}, ` +
+    `${distinct(runs.map((r) => r.recipe.stages.map((s) => s.epochs).join(' + ')))} epochs, ` +
+    `seeds ${distinct(runs.map((r) => r.seed))}`;
+  const details =
+    `Backend ${distinct(backends)}; commits ${distinct(runs.map((r) => r.summary.commit.slice(0, 10)))}; ` +
+    `evaluated on ${distinct(runs.map((r) => `${r.summary.eval.n} ${r.summary.dataset.eval}`))} images.`;
+  return `<details><summary>${label}</summary>${details}</details>`;
 }
 
 /** Chart title suffix: says whether the chart shows a quick run or recorded runs. */
@@ -132,5 +143,149 @@ export function epochCurves(
       x: entries.map((e) => e['epoch']),
       y: entries.map((e) => scale * (e[key] as number)),
     };
+  });
+}
+
+/** Plotly's default colours, to give one series the same colour in several panels. */
+const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+
+/**
+ * Bars of top-1 (%) mean ± std over seeds per variant, one bar group per dataset, with each seed
+ * as a dot (`groups`: dataset name → its runs).
+ */
+export function seedBars(
+  display: Display,
+  groups: Record<string, ExperimentRun[]>,
+  variants: string[],
+  title: string,
+): void {
+  plot(
+    display,
+    Object.entries(groups).flatMap(([group, runs], i) => {
+      const top1 = (v: string) =>
+        runs.filter((r) => r.variant === v).map((r) => 100 * r.summary.eval.top1);
+      const color = COLORS[i % COLORS.length];
+      return [
+        {
+          type: 'bar',
+          name: `${group}: mean ± std`,
+          x: variants,
+          y: variants.map((v) => meanStd(top1(v)).mean),
+          error_y: {
+            type: 'data',
+            array: variants.map((v) => meanStd(top1(v)).std || 0),
+            visible: true,
+          },
+          marker: { color },
+          opacity: 0.55,
+          offsetgroup: group,
+        },
+        {
+          type: 'scatter',
+          mode: 'markers',
+          name: `${group}: one seed`,
+          x: variants.flatMap((v) => top1(v).map(() => v)),
+          y: variants.flatMap(top1),
+          marker: { color, size: 6, line: { color: 'black', width: 1 } },
+          offsetgroup: group,
+        },
+      ];
+    }),
+    {
+      title: { text: title },
+      barmode: 'group',
+      scattermode: 'group',
+      yaxis: { title: { text: 'top-1 (%)' } },
+      height: 420,
+    },
+  );
+}
+
+/**
+ * The regime map: one panel per gap of {@link GAPS} (Bi-Real-18's top-1 minus the variant's, in
+ * points; above zero the paper's claim holds), against the network's width, one line per
+ * resolution and budget, with the mean ± std over seeds and each seed as a dot.
+ */
+export function regimeChart(display: Display, cells: RegimeCell[], title: string): void {
+  const lines = new Map<string, RegimeCell[]>();
+  for (const cell of cells) {
+    const name = `${cell.imageSize} px, ${cell.epochs} epochs`;
+    lines.set(
+      name,
+      [...(lines.get(name) ?? []), cell].sort((a, b) => a.width - b.width),
+    );
+  }
+  const widths = [...new Set(cells.map((c) => c.width))].sort((a, b) => a - b);
+  const traces = GAPS.flatMap((gap, panel) =>
+    [...lines].flatMap(([name, line], i) => {
+      const color = COLORS[i % COLORS.length];
+      const id = panel === 0 ? '' : `${panel + 1}`;
+      const axes = { xaxis: `x${id}`, yaxis: `y${id}`, legendgroup: name };
+      const points = line.map((cell) => ({
+        width: cell.width,
+        gaps: gapBySeed(cell, gap.variant),
+      }));
+      const measured = points.filter((p) => p.gaps.length > 0);
+      return [
+        {
+          ...axes,
+          type: 'scatter',
+          mode: 'lines+markers',
+          name,
+          showlegend: panel === 0,
+          x: measured.map((p) => p.width),
+          y: measured.map((p) => meanStd(p.gaps).mean),
+          error_y: {
+            type: 'data',
+            array: measured.map((p) => meanStd(p.gaps).std || 0),
+            visible: true,
+          },
+          line: { color },
+          marker: { color, size: 9 },
+        },
+        {
+          ...axes,
+          type: 'scatter',
+          mode: 'markers',
+          name: `${name}: one seed`,
+          showlegend: false,
+          x: measured.flatMap((p) => p.gaps.map(() => p.width)),
+          y: measured.flatMap((p) => p.gaps),
+          marker: { color, size: 5, opacity: 0.5 },
+        },
+      ];
+    }),
+  );
+  const xaxis = (domain: number[]) => ({
+    domain,
+    type: 'log',
+    tickvals: widths,
+    ticktext: widths.map((w) => `${w}<br>${Math.round(64 * w)}-${Math.round(512 * w)} ch`),
+    title: { text: 'width' },
+  });
+  const yaxis = (anchor: string) => ({
+    anchor,
+    title: { text: 'top-1 gap (points)' },
+    zeroline: true,
+    zerolinewidth: 2,
+    zerolinecolor: '#444',
+  });
+  plot(display, traces, {
+    title: { text: title },
+    height: 440,
+    xaxis: xaxis([0, 0.45]),
+    xaxis2: xaxis([0.55, 1]),
+    yaxis: yaxis('x'),
+    yaxis2: yaxis('x2'),
+    annotations: GAPS.map((gap, panel) => ({
+      text: `<b>${gap.gap}</b>`,
+      xref: 'paper',
+      yref: 'paper',
+      x: panel === 0 ? 0.225 : 0.775,
+      y: 1.04,
+      showarrow: false,
+    })),
+    legend: { orientation: 'h', y: -0.25 },
+    margin: { t: 56, r: 16, b: 96, l: 64 },
   });
 }

@@ -1,0 +1,111 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExperimentRun } from '../src/experiments/index.js';
+import { regimeCells } from '../src/experiments/report.js';
+import {
+  experimentRuns,
+  provenance,
+  regimeChart,
+  seedBars,
+  type PlotlyObject,
+} from '../src/notebook/index.js';
+
+/** A recorded run with what the charts and provenance read. */
+function run(variant: string, seed: number, top1: number, width: number): ExperimentRun {
+  return {
+    variant,
+    seed,
+    recipe: { stages: [{ epochs: 16, model: { options: { width } }, optimizer: { lr: 4e-3 } }] },
+    summary: {
+      dataset: { train: 'imagenette:train', eval: 'imagenette:val', imageSize: 64 },
+      eval: { top1, n: 3925 },
+      backend: 'wasm',
+      commit: '0123456789abcdef',
+    },
+    metrics: [],
+  } as unknown as ExperimentRun;
+}
+
+/** Captures the charts a helper shows. */
+function capture(): { charts: { data: PlotlyObject[]; layout: PlotlyObject }[]; display: never } {
+  const charts: { data: PlotlyObject[]; layout: PlotlyObject }[] = [];
+  const display = {
+    raw: (type: string, chart: { data: PlotlyObject[]; layout: PlotlyObject }) => {
+      assert.equal(type, 'application/vnd.plotly.v1+json');
+      charts.push(chart);
+    },
+    markdown: () => undefined,
+  };
+  return { charts, display: display as never };
+}
+
+describe('notebook helpers', () => {
+  it('the regime chart puts each gap in its panel: mean ± std per width, each seed as a dot', () => {
+    const runs = [
+      run('bi-real-w0.5', 0, 0.6, 0.5),
+      run('bi-real-w0.5', 1, 0.64, 0.5),
+      run('plain-resnet-w0.5', 0, 0.65, 0.5),
+      run('plain-resnet-w0.5', 1, 0.67, 0.5),
+      run('clipped-ste-w0.5', 0, 0.58, 0.5),
+      run('bi-real-w1', 0, 0.7, 1),
+      run('plain-resnet-w1', 0, 0.69, 1),
+    ];
+    const { charts, display } = capture();
+    regimeChart(display, regimeCells(runs), 'map');
+    const [chart] = charts;
+    assert.ok(chart);
+    const [shortcut, shortcutSeeds, estimator] = chart.data;
+    assert.deepEqual(shortcut?.['x'], [0.5, 1]);
+    assert.deepEqual(
+      (shortcut?.['y'] as number[]).map((y) => y.toFixed(3)),
+      ['-4.000', '1.000'],
+    );
+    assert.deepEqual(
+      ((shortcut?.['error_y'] as { array: number[] }).array as number[]).map((e) => e.toFixed(3)),
+      ['1.414', '0.000'],
+    );
+    assert.deepEqual(shortcutSeeds?.['x'], [0.5, 0.5, 1]);
+    assert.equal(shortcut?.['name'], '64 px, 16 epochs');
+    assert.deepEqual([estimator?.['xaxis'], estimator?.['x']], ['x2', [0.5]]);
+    assert.deepEqual((chart.layout['xaxis'] as { tickvals: number[] }).tickvals, [0.5, 1]);
+  });
+
+  it('seed bars show one bar per variant and one dot per seed', () => {
+    const { charts, display } = capture();
+    seedBars(display, { A: [run('x', 0, 0.5, 1), run('x', 1, 0.7, 1)] }, ['x', 'y'], 'bars');
+    const [bars, dots] = charts[0]?.data ?? [];
+    assert.deepEqual(
+      (bars?.['y'] as number[]).map((y) => Math.round(y)),
+      [60, NaN],
+    );
+    assert.deepEqual(dots?.['x'], ['x', 'x']);
+  });
+
+  it('provenance labels the runs in one line and folds backends and commits', () => {
+    const text = provenance([run('bi-real-w0.5', 0, 0.6, 0.5), run('bi-real-w1', 1, 0.7, 1)]);
+    assert.match(
+      text,
+      /^<details><summary>Recorded runs: imagenette:train at 64 px, width 0.5, 1, 16 epochs, seeds 0, 1<\/summary>/,
+    );
+    assert.match(text, /Backend wasm; commits 0123456789; evaluated on 3925 imagenette:val images/);
+    assert.equal(provenance([]), 'No recorded runs yet.');
+  });
+
+  it('an experiment with no recorded run yet has no runs; a broken recording names its file', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'bireal-notebook-'));
+    writeFileSync(join(root, 'package.json'), '{}');
+    mkdirSync(join(root, 'results', 'experiments', 'shortcut', 'plain-s0'), { recursive: true });
+    const cwd = process.cwd();
+    process.chdir(root);
+    try {
+      assert.deepEqual(await experimentRuns('regime-map-64'), []);
+      await assert.rejects(experimentRuns('shortcut'), /config\.json/);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});
