@@ -100,6 +100,7 @@ describe('result tables', () => {
       run('bi-real-w1', 0, 0.7, 0.9, wide),
       run('clipped-ste-w1', 0, 0.68, 0.9, wide),
       run('real-relu', 0, 0.8, 0.9, wide),
+      run('bi-real', 0, 0.1, 0.9, wide),
     ]);
     assert.deepEqual(
       cells.map((c) => [c.width, c.runs.length]),

@@ -120,8 +120,9 @@ export interface RegimeCell {
 const baseVariant = (variant: string) => variant.replace(/-(w|lr)[0-9.e+-]+$/, '');
 
 /**
- * The runs of Bi-Real-18 and the {@link GAPS} variants in `runs` (any experiment; other variants
- * are left out), grouped by setting: resolution, width, epochs and learning rate.
+ * The runs of Bi-Real-18 and the {@link GAPS} variants in `runs` (any experiments; other
+ * variants are left out), grouped by setting: resolution, width, epochs and learning rate. Of
+ * two runs of one variant and seed in a setting, the first is kept.
  */
 export function regimeCells(runs: ExperimentRun[]): RegimeCell[] {
   const wanted: string[] = ['bi-real', ...GAPS.map((g) => g.variant)];
@@ -139,7 +140,10 @@ export function regimeCells(runs: ExperimentRun[]): RegimeCell[] {
     };
     const key = JSON.stringify({ ...cell, runs: undefined });
     const found = cells.get(key) ?? cell;
-    found.runs.push({ ...run, variant });
+    // The same training recorded twice (a reused twin in two experiments) counts once.
+    if (!found.runs.some((r) => r.variant === variant && r.seed === run.seed)) {
+      found.runs.push({ ...run, variant });
+    }
     cells.set(key, found);
   }
   return [...cells.values()];
@@ -422,7 +426,8 @@ export function experimentsMarkdown(recorded: (experiment: string) => Experiment
         }),
         '',
         `${trainingSetting(runs)}; backends: ${backends(runs)}; ` +
-          `training wall time ${hours.toFixed(2)} h in all (runs shared the machine's 2 cores).`,
+          `training wall time ${hours.toFixed(2)} h in all on a 2-core machine (at most ` +
+          `${(2 * hours).toFixed(1)} core-hours).`,
       ].join('\n');
     })
     .join('\n\n');

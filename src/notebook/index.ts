@@ -268,7 +268,6 @@ export function regimeChart(display: Display, cells: RegimeCell[], title: string
     title: { text: 'top-1 gap (points)' },
     zeroline: true,
     zerolinewidth: 2,
-    zerolinecolor: '#444',
   });
   plot(display, traces, {
     title: { text: title },
