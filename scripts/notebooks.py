@@ -11,8 +11,14 @@ outputs of a full-mode run.
                                 outputs cleared; notebooks that match their source are kept)
   notebooks.py retag [NAME...]  copy the sources' cell tags into notebooks/*.ipynb (outputs kept)
   notebooks.py run [NAME...]    execute in full mode, writing the outputs into notebooks/
-  notebooks.py check [NAME...]  fail unless every .ipynb matches its source, then execute
-                                each in quick mode (BIREAL_QUICK=1) into runs/notebooks-quick/
+  notebooks.py pictures [NAME...]  add the missing PNG beside each Plotly chart of notebooks/*.ipynb
+                                (without executing them)
+  notebooks.py check [NAME...]  fail unless every .ipynb matches its source and has a PNG beside
+                                each chart, then execute each in quick mode (BIREAL_QUICK=1) into
+                                runs/notebooks-quick/
+
+Every executed notebook gets a PNG beside each Plotly chart (add_chart_images), so that viewers
+without plotly.js (GitHub, nbviewer, classic Jupyter Notebook) show the figure too.
 
 Runs with Debian's Jupyter (python3-nbclient) and the project's tslab kernel in ./.jupyter
 (scripts/setup.sh registers it). tslab reports an error as text on the cell's stderr and skips
@@ -22,6 +28,7 @@ import json
 import os
 import re
 import pathlib
+import subprocess
 import sys
 import time
 
@@ -30,6 +37,7 @@ NOTEBOOKS = ROOT / "notebooks"
 SOURCES = NOTEBOOKS / "src"
 KERNEL = {"name": "tslab", "display_name": "TypeScript", "language": "typescript"}
 CELL_TIMEOUT_S = 3600
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 
 def parse(source: str) -> list[dict]:
@@ -86,6 +94,31 @@ def source_text(cell: dict) -> str:
     return "".join(s) if isinstance(s, list) else s
 
 
+def add_chart_images(name: str, nb) -> bool:
+    """Puts a PNG of every Plotly chart beside it (`image/png` in the same output), drawn by
+    headless Chromium with plotly.js (site/build/chart-images.ts): viewers without a Plotly
+    renderer (GitHub, nbviewer, classic Jupyter Notebook) show the picture, the others the chart."""
+    outputs = [
+        o
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if PLOTLY_MIME in o.get("data", {})
+    ]
+    if not outputs:
+        return True
+    figures = json.dumps([o["data"][PLOTLY_MIME] for o in outputs])
+    done = subprocess.run(
+        ["node", str(ROOT / "dist" / "site" / "build" / "cli.js"), "chart-images"],
+        input=figures, capture_output=True, text=True, cwd=ROOT,
+    )
+    if done.returncode != 0:
+        print(f"{name}: cannot draw the chart pictures: {done.stderr.strip()}", file=sys.stderr)
+        return False
+    for output, picture in zip(outputs, json.loads(done.stdout)):
+        output["data"]["image/png"] = picture
+    return True
+
+
 def execute(name: str, nb: dict, out: pathlib.Path, quick: bool) -> bool:
     """Executes `nb` in notebooks/ (the kernel's working folder), writes it to `out`."""
     import nbclient
@@ -112,6 +145,8 @@ def execute(name: str, nb: dict, out: pathlib.Path, quick: bool) -> bool:
         print(f"{name}: {type(error).__name__}: {error}", file=sys.stderr)
     for cell in node.cells:
         cell.get("metadata", {}).pop("execution", None)
+    if ok:
+        ok = add_chart_images(name, node)
     nbformat.write(node, str(out))
     mode = "quick" if quick else "full"
     if ok:
@@ -145,6 +180,17 @@ def is_stale(name: str) -> bool:
     return shape(committed["cells"]) != shape(notebook_of(name)["cells"])
 
 
+def is_pictured(name: str) -> bool:
+    """Whether every Plotly chart in notebooks/NAME.ipynb has its PNG beside it."""
+    committed = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
+    return all(
+        "image/png" in o["data"]
+        for cell in committed["cells"]
+        for o in cell.get("outputs", [])
+        if PLOTLY_MIME in o.get("data", {})
+    )
+
+
 def main() -> None:
     command, *args = sys.argv[1:] or ["check"]
     if command == "build":
@@ -167,12 +213,28 @@ def main() -> None:
     elif command == "run":
         results = [execute(n, notebook_of(n), NOTEBOOKS / f"{n}.ipynb", quick=False) for n in names(args)]
         sys.exit(0 if all(results) else 1)
+    elif command == "pictures":
+        import nbformat
+
+        for name in names(args):
+            path = NOTEBOOKS / f"{name}.ipynb"
+            nb = nbformat.read(str(path), as_version=4)
+            if not add_chart_images(name, nb):
+                sys.exit(1)
+            nbformat.write(nb, str(path))
+            print(f"notebooks/{name}.ipynb")
     elif command == "check":
         stale = [name for name in names(args) if is_stale(name)]
         if stale:
             sys.exit(
                 f"notebooks out of date with notebooks/src: {', '.join(stale)}; "
                 "run `npm run notebooks` (executes them in full mode) and commit the result"
+            )
+        unpictured = [name for name in names(args) if not is_pictured(name)]
+        if unpictured:
+            sys.exit(
+                f"notebooks with a Plotly chart but no picture beside it: {', '.join(unpictured)}; "
+                "run `npm run notebooks` (or `notebooks.py pictures NAME`) and commit the result"
             )
         out = ROOT / "runs" / "notebooks-quick"
         out.mkdir(parents=True, exist_ok=True)

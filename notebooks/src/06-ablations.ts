@@ -91,7 +91,7 @@ const regime = regimeCells([
 regimeChart(
   tslab.display,
   regime,
-  `The two gaps as the network widens, Imagenette val, ${RUNS_LABEL}`,
+  `The two gaps as the network widens (Imagenette val), ${RUNS_LABEL}`,
 );
 tslab.display.markdown(
   regimeTable(regime) +

@@ -93,13 +93,13 @@ export const GAPS = [
     claim: 'shortcut',
     variant: 'plain-resnet',
     title: 'plain 1-bit ResNet-18',
-    gap: 'shortcut gap: Bi-Real-18 − plain 1-bit ResNet-18',
+    gap: 'Bi-Real-18 − plain 1-bit ResNet-18',
   },
   {
     claim: 'estimator',
     variant: 'clipped-ste',
     title: 'clipped STE',
-    gap: 'estimator gap: ApproxSign − clipped STE',
+    gap: 'ApproxSign − clipped STE',
   },
 ] as const;
 
@@ -170,11 +170,15 @@ export function formatGap(points: number[]): string {
   return Number.isNaN(std) ? signed : `${signed} ± ${std.toFixed(1)}`;
 }
 
+/** `16 epochs`, `1 epoch`, `4 + 6 epochs`. */
+export const epochsText = (cell: RegimeCell) =>
+  `${cell.epochs} epoch${cell.epochs === '1' ? '' : 's'}`;
+
 /** `64 px, width 0.5 (32-256 channels), 16 epochs`, with `Adam 1e-3` when `withLr`. */
 export function cellSetting(cell: RegimeCell, withLr = false): string {
   const channels = [64, 512].map((c) => Math.max(1, Math.round(c * cell.width))).join('-');
   return (
-    `${cell.imageSize} px, width ${cell.width} (${channels} channels), ${cell.epochs} epochs` +
+    `${cell.imageSize} px, width ${cell.width} (${channels} channels), ${epochsText(cell)}` +
     (withLr ? `, Adam ${cell.lr.toExponential()}` : '')
   );
 }

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, initBackend } from '../backend/index.js';
 import { openDataset } from '../data/index.js';
 import { loadExperiment, runExperiment, type ExperimentRun } from '../experiments/index.js';
-import { GAPS, gapBySeed, meanStd, type RegimeCell } from '../experiments/report.js';
+import { GAPS, epochsText, gapBySeed, meanStd, type RegimeCell } from '../experiments/report.js';
 
 /** Quick mode (env BIREAL_QUICK=1): what CI runs; small experiments, same code paths. */
 export const QUICK = typeof process !== 'undefined' && process.env['BIREAL_QUICK'] === '1';
@@ -209,7 +209,7 @@ export function seedBars(
 export function regimeChart(display: Display, cells: RegimeCell[], title: string): void {
   const lines = new Map<string, RegimeCell[]>();
   for (const cell of cells) {
-    const name = `${cell.imageSize} px, ${cell.epochs} epochs`;
+    const name = `${cell.imageSize} px, ${epochsText(cell)}`;
     lines.set(
       name,
       [...(lines.get(name) ?? []), cell].sort((a, b) => a.width - b.width),
@@ -256,35 +256,57 @@ export function regimeChart(display: Display, cells: RegimeCell[], title: string
       ];
     }),
   );
+  // Both panels on one scale that always shows zero, where a claim starts to hold.
+  const ends = traces
+    .filter((t) => t.mode === 'markers')
+    .flatMap((t) => t.y as number[])
+    .concat(0);
+  const pad = 0.1 * (Math.max(...ends) - Math.min(...ends)) + 0.5;
   const xaxis = (domain: number[]) => ({
     domain,
     type: 'log',
+    range: [Math.log10(Math.min(...widths) / 1.4), Math.log10(Math.max(...widths) * 1.4)],
     tickvals: widths,
     ticktext: widths.map((w) => `${w}<br>${Math.round(64 * w)}-${Math.round(512 * w)} ch`),
     title: { text: 'width' },
   });
   const yaxis = (anchor: string) => ({
     anchor,
+    range: [Math.min(...ends) - pad, Math.max(...ends) + pad],
     title: { text: 'top-1 gap (points)' },
     zeroline: true,
     zerolinewidth: 2,
   });
   plot(display, traces, {
     title: { text: title },
-    height: 440,
+    height: 480,
     xaxis: xaxis([0, 0.45]),
     xaxis2: xaxis([0.55, 1]),
     yaxis: yaxis('x'),
     yaxis2: yaxis('x2'),
-    annotations: GAPS.map((gap, panel) => ({
-      text: `<b>${gap.gap}</b>`,
-      xref: 'paper',
-      yref: 'paper',
-      x: panel === 0 ? 0.225 : 0.775,
-      y: 1.04,
-      showarrow: false,
-    })),
-    legend: { orientation: 'h', y: -0.25 },
-    margin: { t: 56, r: 16, b: 96, l: 64 },
+    annotations: GAPS.flatMap((gap, panel) => [
+      {
+        text: `<b>${gap.claim} gap</b><br>${gap.gap}`,
+        xref: 'paper',
+        yref: 'paper',
+        x: panel === 0 ? 0.225 : 0.775,
+        y: 1,
+        yanchor: 'bottom',
+        showarrow: false,
+      },
+      {
+        text: "↑ the paper's claim holds",
+        xref: `x${panel === 0 ? '' : panel + 1} domain`,
+        yref: `y${panel === 0 ? '' : panel + 1}`,
+        x: 0.02,
+        y: 0,
+        xanchor: 'left',
+        yanchor: 'bottom',
+        showarrow: false,
+        font: { size: 11 },
+      },
+    ]),
+    legend: { orientation: 'h', y: -0.3 },
+    margin: { t: 100, r: 16, b: 110, l: 64 },
   });
 }
