@@ -8,7 +8,8 @@ the site shows its stored output instead of running it in the browser. The noteb
 outputs of a full-mode run.
 
   notebooks.py build [NAME...]  write notebooks/*.ipynb from the sources that changed (their
-                                outputs cleared; notebooks that match their source are kept)
+                                outputs cleared, or kept when only markdown changed; notebooks
+                                that match their source are kept)
   notebooks.py retag [NAME...]  copy the sources' cell tags into notebooks/*.ipynb (outputs kept)
   notebooks.py run [NAME...]    execute in full mode, writing the outputs into notebooks/
   notebooks.py pictures [NAME...]  add the missing PNG beside each Plotly chart of notebooks/*.ipynb
@@ -180,6 +181,28 @@ def is_stale(name: str) -> bool:
     return shape(committed["cells"]) != shape(notebook_of(name)["cells"])
 
 
+def with_kept_outputs(name: str) -> tuple[dict, bool]:
+    """The notebook of NAME's source, with the committed outputs when only markdown changed
+    (the same code cells, sources and tags, in the same order): prose edits need no re-run."""
+    nb = notebook_of(name)
+    path = NOTEBOOKS / f"{name}.ipynb"
+    if not path.exists():
+        return nb, False
+    committed = json.loads(path.read_text())
+
+    def code(cells: list[dict]) -> list[dict]:
+        return [c for c in cells if c["cell_type"] == "code"]
+
+    old, new = code(committed["cells"]), code(nb["cells"])
+    shape = lambda c: (source_text(c), c.get("metadata", {}).get("tags", []))  # noqa: E731
+    if [shape(c) for c in old] != [shape(c) for c in new] or not any(c.get("outputs") for c in old):
+        return nb, False
+    for fresh, done in zip(new, old):
+        fresh["outputs"], fresh["execution_count"] = done["outputs"], done.get("execution_count")
+    nb["metadata"] = committed.get("metadata", nb["metadata"])
+    return nb, True
+
+
 def is_pictured(name: str) -> bool:
     """Whether every Plotly chart in notebooks/NAME.ipynb has its PNG beside it."""
     committed = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
@@ -195,8 +218,14 @@ def main() -> None:
     command, *args = sys.argv[1:] or ["check"]
     if command == "build":
         for name in filter(is_stale, names(args)):
-            (NOTEBOOKS / f"{name}.ipynb").write_text(json.dumps(notebook_of(name), indent=1) + "\n")
-            print(f"notebooks/{name}.ipynb")
+            nb, kept = with_kept_outputs(name)
+            if kept:  # written as `run` writes it
+                import nbformat
+
+                nbformat.write(nbformat.from_dict(nb), str(NOTEBOOKS / f"{name}.ipynb"))
+            else:
+                (NOTEBOOKS / f"{name}.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+            print(f"notebooks/{name}.ipynb" + (" (prose only: outputs kept)" if kept else ""))
     elif command == "retag":
         for name in names(args):
             path = NOTEBOOKS / f"{name}.ipynb"
