@@ -10,4 +10,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  {
+    // Jupyter Notebook's page loads its extensions as AMD modules (require.js).
+    files: ['notebooks/jupyter/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { define: 'readonly', document: 'readonly', window: 'readonly' },
+    },
+  },
 );

@@ -22,6 +22,8 @@ if ! /usr/bin/python3 -c 'import nbclient, nbformat' 2>/dev/null || ! command -v
   apt_install jupyter-nbconvert jupyter-client python3-ipython python3-nbclient python3-nbformat \
     chromium fonts-dejavu-core
 fi
+# The front end of `npm run notebook` (Debian has no JupyterLab).
+if ! command -v jupyter-notebook >/dev/null; then apt_install jupyter-notebook; fi
 
 # The native kernels need Debian's oneDNN (the one Debian's PyTorch uses), a C++ compiler and
 # Node's headers (/usr/include/node). Where apt cannot provide them, training runs on wasm alone.
@@ -50,6 +52,15 @@ kernel = json.loads(spec.read_text())
 kernel['env'] = {'NODE_OPTIONS': '--experimental-require-module --disable-warning=ExperimentalWarning'}
 spec.write_text(json.dumps(kernel, indent=1))
 PY
+# Jupyter Notebook's renderer for the notebooks' Plotly charts (npm run notebook).
+renderer=.jupyter/share/jupyter/nbextensions/bireal-plotly
+mkdir -p "$renderer" .jupyter/etc/jupyter/nbconfig
+cp notebooks/jupyter/plotly-renderer.js "$renderer/main.js"
+cp node_modules/plotly.js-cartesian-dist-min/plotly-cartesian.min.js "$renderer/plotly.min.js"
+# Debian enables the ipywidgets extension for every notebook; its comm messages make the
+# TypeScript kernel print "unknown msg_type: comm_open" under the first cell that runs.
+echo '{"load_extensions": {"bireal-plotly/main": true, "jupyter-js-widgets/extension": false}}' \
+  >.jupyter/etc/jupyter/nbconfig/notebook.json
 
 # Real data for the notebooks and experiments: extracted into data/cache from the archives
 # beside the checkout when they are there (elsewhere `bireal data fetch NAME` downloads them).
