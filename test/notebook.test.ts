@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ExperimentRun } from '../src/experiments/index.js';
 import { regimeCells } from '../src/experiments/report.js';
 import {
+  accuracyCurves,
   experimentRuns,
   provenance,
   regimeChart,
@@ -83,6 +84,28 @@ describe('notebook helpers', () => {
       [60, NaN],
     );
     assert.deepEqual(dots?.['x'], ['x', 'x']);
+  });
+
+  it('accuracy curves give a run the same colour for validation and training', () => {
+    const { charts, display } = capture();
+    const curves = (variant: string) => ({
+      ...run(variant, 0, 0.5, 1),
+      metrics: [
+        { type: 'epoch', epoch: 1, accuracy: 0.4 },
+        { type: 'eval', epoch: 1, top1: 0.5 },
+      ],
+    });
+    accuracyCurves(display, [curves('a'), curves('b')], 'curves');
+    const traces = charts[0]?.data ?? [];
+    assert.deepEqual(
+      traces.map((t) => [t['name'], (t['line'] as { color: string }).color, t['y']]),
+      [
+        ['a: val top-1', '#1f77b4', [50]],
+        ['b: val top-1', '#ff7f0e', [50]],
+        ['a: train accuracy', '#1f77b4', [40]],
+        ['b: train accuracy', '#ff7f0e', [40]],
+      ],
+    );
   });
 
   it('provenance labels the runs in one line and folds backends and commits', () => {

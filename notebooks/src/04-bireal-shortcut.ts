@@ -21,7 +21,7 @@ import * as tslab from 'tslab';
 import { createModel } from 'bireal';
 import {
   RUNS_LABEL,
-  epochCurves,
+  accuracyCurves,
   experimentRuns,
   markdownTable,
   plot,
@@ -131,20 +131,7 @@ tf.dispose([...bireal, ...plain, images]);
 
 // %%
 const runs = await experimentRuns('shortcut');
-plot(
-  tslab.display,
-  [
-    ...epochCurves(runs, 'eval', 'top1', 100, (r) => `${r.variant}: val top-1`),
-    ...epochCurves(runs, 'epoch', 'accuracy', 100, (r) => `${r.variant}: train accuracy`).map(
-      (trace) => ({ ...trace, mode: 'lines', line: { dash: 'dot' } }),
-    ),
-  ],
-  {
-    title: { text: `Imagenette, 64 px: accuracy after each epoch, ${RUNS_LABEL}` },
-    xaxis: { title: { text: 'epoch' }, dtick: 1 },
-    yaxis: { title: { text: 'accuracy (%)' } },
-  },
-);
+accuracyCurves(tslab.display, runs, `Imagenette, 64 px: accuracy after each epoch, ${RUNS_LABEL}`);
 tslab.display.markdown(
   markdownTable(
     ['structure', 'top-1 (%)', 'top-5 (%)', 'final train accuracy (%)'],

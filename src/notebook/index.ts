@@ -120,6 +120,9 @@ export function provenance(runs: ExperimentRun[]): string {
   return `<details><summary>${label}</summary>${details}</details>`;
 }
 
+/** Plotly's default colours, to give one series the same colour in several traces or panels. */
+const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+
 /** Chart title suffix: says whether the chart shows a quick run or recorded runs. */
 export const RUNS_LABEL = QUICK ? 'QUICK MODE (not a result)' : 'recorded runs';
 
@@ -146,8 +149,36 @@ export function epochCurves(
   });
 }
 
-/** Plotly's default colours, to give one series the same colour in several panels. */
-const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+/**
+ * Accuracy after each epoch of each run: validation top-1 as a solid line, training accuracy
+ * dotted, in the run's colour.
+ */
+export function accuracyCurves(display: Display, runs: ExperimentRun[], title: string): void {
+  const colored = (traces: PlotlyObject[], dash: string) =>
+    traces.map((trace, i) => ({
+      ...trace,
+      line: { color: COLORS[i % COLORS.length], dash },
+      marker: { color: COLORS[i % COLORS.length] },
+    }));
+  plot(
+    display,
+    [
+      ...colored(
+        epochCurves(runs, 'eval', 'top1', 100, (r) => `${r.variant}: val top-1`),
+        'solid',
+      ),
+      ...colored(
+        epochCurves(runs, 'epoch', 'accuracy', 100, (r) => `${r.variant}: train accuracy`),
+        'dot',
+      ).map((trace) => ({ ...trace, mode: 'lines' })),
+    ],
+    {
+      title: { text: title },
+      xaxis: { title: { text: 'epoch' }, dtick: 1 },
+      yaxis: { title: { text: 'accuracy (%)' } },
+    },
+  );
+}
 
 /**
  * Bars of top-1 (%) mean ± std over seeds per variant, one bar group per dataset, with each seed
