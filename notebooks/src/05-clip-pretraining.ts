@@ -144,6 +144,9 @@ tslab.display.markdown(
 //   the real network some accuracy; what matters is the 1-bit network it leads to.
 // - The pretrained variants also trained 4 more epochs in total: compare them with scratch
 //   knowing that, or give scratch 10 epochs (exercise 1).
+// - This is width 0.25. The same comparison at full width is the experiment `init-64` (64 px,
+//   4 real + 16 binary epochs) in `scripts/long-runs.sh`; `results/experiments/README.md`
+//   lists it once recorded. Notebook 06 shows how much the width changes the other claims.
 //
 // ## Exercise
 //
