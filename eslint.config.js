@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/cache/', 'runs/', 'site/dist/', 'src/engine/wasm/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'data/cache/',
+      'runs/',
+      'site/dist/',
+      'src/engine/wasm/',
+      '.jupyter/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
