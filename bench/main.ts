@@ -6,7 +6,7 @@
  *   profile  per-kernel time of one bireal18 training step (see bench/profile.ts)
  *   torch    bireal vs PyTorch CPU on the same bireal18 training step (see bench/torch.ts)
  *   site     the docs site in Chromium: time to interactive, JS bytes, MNIST demo (bench/site.ts)
- *   engine   the packed 1-bit engine vs tfjs float, Node and Chromium (bench/engine.ts)
+ *   engine   the packed 1-bit engine vs tfjs float and ONNX Runtime, Node and Chromium (bench/engine.ts)
  */
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   train: () => import('./train.js'),

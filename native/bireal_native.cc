@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace {
@@ -574,6 +575,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adam", Napi::Function::New(env, Adam));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  AddEngineKernels(env, exports);
   return exports;
 }
 

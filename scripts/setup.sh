@@ -31,6 +31,9 @@ if command -v apt-get >/dev/null && { [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ]
   apt_install libdnnl-dev g++ make || echo "setup: could not install libdnnl-dev and g++ with apt-get"
 fi
 
+# onnxruntime-node (the benchmark's and tests' ONNX Runtime) ships its CPU binary in the npm
+# package; skip its install script, which would download more from outside the npm registry.
+export ONNXRUNTIME_NODE_INSTALL=skip
 npm ci --no-audit --no-fund
 npm run build
 # node-gyp builds against Node's installed headers (--nodedir): nothing is downloaded.

@@ -9,40 +9,10 @@ import { costSummary } from '../src/analysis/summary.js';
 import { openDataset } from '../src/data/index.js';
 import { BinaryConv2D } from '../src/layers/index.js';
 import { createModel, type ModelOptions } from '../src/models/index.js';
-import { exportModel, PackedNet, type DeployOp, type ExportInfo } from '../src/engine/index.js';
-import { keyedRandom } from '../src/data/random.js';
+import { exportModel, PackedNet, type DeployOp } from '../src/engine/index.js';
+import { info, randomizeBatchNorm } from './engine-helpers.js';
 
 const mirror = resolve(fileURLToPath(new URL('../..', import.meta.url)), '../shared/data');
-
-function info(size: number, channels: 1 | 3 = 3): ExportInfo {
-  return {
-    model: 'test',
-    modelOptions: {},
-    preprocessing: { size, channels, mean: [0, 0, 0], std: [1, 1, 1], resizeRatio: 1 },
-    labels: [],
-    source: {},
-  };
-}
-
-/** Gives every BatchNorm non-trivial statistics, so that folding them is actually tested. */
-function randomizeBatchNorm(model: tfl.LayersModel, seed: number): void {
-  const random = keyedRandom(seed);
-  const uniform = (shape: number[], lo: number, hi: number) =>
-    tf.tensor(
-      Array.from({ length: shape[0] as number }, () => lo + (hi - lo) * random()),
-      shape,
-    );
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'BatchNormalization') continue;
-    const [gamma, beta, mean, variance] = layer.getWeights().map((w) => w.shape);
-    layer.setWeights([
-      uniform(gamma as number[], 0.5, 1.5),
-      uniform(beta as number[], -0.5, 0.5),
-      uniform(mean as number[], -0.5, 0.5),
-      uniform(variance as number[], 0.5, 2),
-    ]);
-  }
-}
 
 /** The first `n` Imagenette validation photos at `size` px, normalised as in training. */
 async function photos(size: number, n: number): Promise<Float32Array[]> {
@@ -97,12 +67,13 @@ function residualOf(op: DeployOp): string | undefined {
 }
 
 /**
- * Runs every operation of the engine on the reference model's own input to that layer and
- * returns the worst relative error over operations: the per-layer exactness check.
+ * Runs every operation of the wasm engine (what browsers run) on the reference model's own input
+ * to that layer and returns the worst relative error over operations: the per-layer exactness
+ * check. The native kernels are checked against these wasm ones (engine-native.test.ts).
  */
 async function checkEveryLayer(model: tfl.LayersModel, image: Float32Array, size: number) {
   const bytes = exportModel(model, info(size));
-  const net = await PackedNet.load(bytes);
+  const net = await PackedNet.load(bytes, undefined, undefined, { native: false });
   const { ops } = net.header;
   const names = [
     ...new Set(ops.flatMap((op) => [op.output, op.input, residualOf(op) ?? op.output])),

@@ -215,6 +215,7 @@ export function EngineDemo({ assets }: { assets?: EngineAssets }) {
       className="engine-demo"
       data-model={model?.file}
       data-kernels={assets?.kernels ?? 'engine/kernels.wasm'}
+      data-onnx-runtime-wasm={assets?.onnxRuntimeWasm}
     >
       <noscript>
         <p>The demo runs in your browser and needs JavaScript.</p>
@@ -274,19 +275,25 @@ export function EngineDemo({ assets }: { assets?: EngineAssets }) {
       </section>
       <section className="engine-speed" aria-labelledby="engine-speed-title">
         <h3 id="engine-speed-title">Time it against float arithmetic</h3>
-        <p>The button times three networks on this device, one image at a time, on one thread:</p>
+        <p>The button times five networks on this device, one image at a time, on one thread:</p>
         <ul>
           <li>(a) Bi-Real-18 on the packed 1-bit engine;</li>
           <li>
             (b) the same Bi-Real-18 float-emulated on TensorFlow.js: its 1-bit convolutions computed
             as ordinary float convolutions of ±1 values, as in training;
           </li>
-          <li>(c) the real-valued ResNet-18 on TensorFlow.js.</li>
+          <li>(c) the real-valued ResNet-18 on TensorFlow.js;</li>
+          <li>
+            (d) the same ResNet-18 on ONNX Runtime Web, a common way to deploy a float network;
+          </li>
+          <li>(e) the float-emulated Bi-Real-18 of (b) on ONNX Runtime Web.</li>
         </ul>
         <p>
-          TensorFlow.js runs on its WebAssembly backend. All three take 224 × 224 images and have
-          1000 classes, as on ImageNet, with random weights: the time does not depend on the
-          weights&apos; values. It takes a while, and the page may respond slowly until it is done.
+          TensorFlow.js and ONNX Runtime run on WebAssembly with SIMD; the page exports (d) and (e)
+          to ONNX itself, as <code>bireal export --format onnx</code> does. All five take 224 × 224
+          images and have 1000 classes, as on ImageNet, with random weights: the time does not
+          depend on the weights&apos; values. It takes a while (and about 15 MB more to download),
+          and the page may respond slowly until it is done.
         </p>
         <button type="button" className="primary" data-action="measure-speed" disabled>
           Measure the speed on this device

@@ -1,12 +1,14 @@
 /**
  * The deploy page's assets: the trained deploy file (`assets/models/`), the engine's WebAssembly
- * kernels (`assets/engine/kernels.wasm`, built by `npm run build`) and, when the Imagenette cache
- * exists, one small sample photo per class from its val split (`assets/samples/`, with
- * `samples.json`). Also the facts about the model that the page shows, all read from the deploy
- * file.
+ * kernels (`assets/engine/kernels.wasm`, built by `npm run build`), ONNX Runtime Web's
+ * WebAssembly (`assets/ort/`, for the speed comparison; its JavaScript is in the bundle, the
+ * ONNX models are exported in the browser) and, when the Imagenette cache exists, one small
+ * sample photo per class from its val split (`assets/samples/`, with `samples.json`). Also the
+ * facts about the model that the page shows, all read from the deploy file.
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { datasetManifest, defaultCacheDir } from '../../src/data/fetch.js';
@@ -50,6 +52,8 @@ export interface EngineAssets {
   model: EngineModelFacts | undefined;
   /** The kernels under `assets/`. */
   kernels: string;
+  /** ONNX Runtime Web's WebAssembly (SIMD, one thread) under `assets/`. */
+  onnxRuntimeWasm: string;
   samples: EngineSample[];
   /** Why there are no samples, when there are none. */
   samplesMissing: string | undefined;
@@ -154,11 +158,19 @@ export async function writeEngineAssets(assets: string): Promise<EngineAssets> {
   await mkdir(join(assets, 'engine'), { recursive: true });
   const kernels = 'engine/kernels.wasm';
   await copyFile(wasm, join(assets, kernels));
+  await mkdir(join(assets, 'ort'), { recursive: true });
+  const onnxRuntimeWasm = 'ort/ort-wasm-simd-threaded.wasm';
+  const require = createRequire(import.meta.url);
+  await copyFile(
+    require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'),
+    join(assets, onnxRuntimeWasm),
+  );
   if (!existsSync(DEPLOY_MODEL)) {
     console.warn(`site: ${DEPLOY_MODEL} is missing; the deploy page has no model to run`);
     return {
       model: undefined,
       kernels,
+      onnxRuntimeWasm,
       samples: [],
       samplesMissing: 'there is no model in this build',
     };
@@ -169,5 +181,11 @@ export async function writeEngineAssets(assets: string): Promise<EngineAssets> {
   const file = `models/${basename(DEPLOY_MODEL)}`;
   await copyFile(DEPLOY_MODEL, join(assets, file));
   const { samples, missing } = await writeSamples(assets, header.labels);
-  return { model: facts(header, file, bytes.length), kernels, samples, samplesMissing: missing };
+  return {
+    model: facts(header, file, bytes.length),
+    kernels,
+    onnxRuntimeWasm,
+    samples,
+    samplesMissing: missing,
+  };
 }

@@ -3,8 +3,9 @@
  * reader picks a photo or a sample; the page resizes and crops it as the training pipeline's
  * evaluation does, runs the deploy file on the packed 1-bit engine (WebAssembly, no TensorFlow.js)
  * and shows the top 5 classes and the engine's time. Speed: loads the `bireal` library with
- * TensorFlow.js on one wasm thread and runs `measureSpeed` (engine vs float, 224 px, 1000
- * classes), then shows a table, the binary op rate and a chart of the engine's steps.
+ * TensorFlow.js on one wasm thread and ONNX Runtime Web (wasm, one thread, its .wasm from the
+ * site's assets) and runs `measureSpeed` (engine vs float on both, 224 px, 1000 classes), then
+ * shows a table, the binary op rate and a chart of the engine's steps.
  *
  * State for automated tests, on the root element (#engine-demo):
  *   data-state: idle | loading | done | error (classification)
@@ -84,6 +85,15 @@ interface Photo {
   url: string;
   description: string;
   label?: string;
+}
+
+/** ONNX Runtime Web on one wasm thread, its .wasm from `wasm` (a path under `assets/`). */
+async function loadOnnxRuntime(wasm: string) {
+  const ort = await import('onnxruntime-web/wasm');
+  // Only the .wasm is fetched: the bundled build has its JavaScript glue inside.
+  ort.env.wasm.wasmPaths = { wasm: assetUrl(wasm) };
+  ort.env.wasm.numThreads = 1;
+  return ort;
 }
 
 /** Builds the demo's behaviour on the markup inside `root`. */
@@ -281,6 +291,7 @@ function mountSpeed(root: HTMLElement): void {
   const result = section?.querySelector<HTMLElement>('.engine-speed-result');
   if (!button || !status || !error || !result) return;
   const kernels = assetUrl(root.dataset['kernels'] ?? 'engine/kernels.wasm');
+  const onnxRuntimeWasm = root.dataset['onnxRuntimeWasm'] ?? 'ort/ort-wasm-simd-threaded.wasm';
 
   const measure = async () => {
     root.dataset['speedState'] = 'running';
@@ -289,24 +300,32 @@ function mountSpeed(root: HTMLElement): void {
     const started = performance.now();
     const seconds = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
     try {
-      status.textContent = 'Loading TensorFlow.js (WebAssembly, one thread)…';
+      status.textContent = 'Loading TensorFlow.js and ONNX Runtime (WebAssembly, one thread)…';
       await nextPaint();
-      const library = await loadLibrary({ threads: 1 });
+      const [library, onnxRuntime] = await Promise.all([
+        loadLibrary({ threads: 1 }),
+        loadOnnxRuntime(onnxRuntimeWasm),
+      ]);
       const runs = Number(root.dataset['runs']) || undefined;
       const report = await library.measureSpeed({
         kernels,
         runs,
+        onnxRuntime,
         progress: async (step) => {
           status.textContent = `Measuring (${seconds()} so far): ${step}…`;
           await nextPaint();
         },
       });
       showSpeed(report);
+      const faster = (t: number) => `${(t / report.engineMs).toFixed(1)}×`;
+      const real = modelTitle(report.model.replace('bireal', 'resnet'));
       status.textContent =
         `Done in ${seconds()}: the packed engine took ${ms(report.engineMs)} per image, ` +
-        `${(report.emulatedMs / report.engineMs).toFixed(1)}× faster than float-emulated ` +
-        `${modelTitle(report.model)} and ${(report.realMs / report.engineMs).toFixed(1)}× ` +
-        `faster than real ${modelTitle(report.model.replace('bireal', 'resnet'))}.`;
+        `${faster(report.emulatedMs)} faster than float-emulated ${modelTitle(report.model)} ` +
+        `and ${faster(report.realMs)} faster than real ${real} on TensorFlow.js` +
+        (report.onnx === undefined
+          ? '.'
+          : `, ${faster(report.onnx.realMs)} faster than ${real} on ONNX Runtime.`);
       root.dataset['speedState'] = 'done';
     } catch (e) {
       root.dataset['speedState'] = 'error';
@@ -329,7 +348,8 @@ function mountSpeed(root: HTMLElement): void {
         `Milliseconds per image on this device (median of ${runsText(report.runs)}): ` +
           `${report.inputSize} × ${report.inputSize} input, ${report.classes} classes, random ` +
           'weights (the time does not depend on their values), batch 1, one thread, this ' +
-          `browser. TensorFlow.js backend: ${report.backend}.`,
+          `browser. TensorFlow.js backend: ${report.backend}.` +
+          (report.onnx === undefined ? '' : ` ONNX Runtime: ${report.onnx.runtime}.`),
       ),
     );
     const head = element('thead', '');
@@ -343,6 +363,12 @@ function mountSpeed(root: HTMLElement): void {
       [`(a) ${binary} on the packed 1-bit engine (WebAssembly)`, report.engineMs],
       [`(b) ${binary} float-emulated on TensorFlow.js`, report.emulatedMs],
       [`(c) ${real} (real-valued) on TensorFlow.js`, report.realMs],
+      ...(report.onnx === undefined
+        ? []
+        : ([
+            [`(d) ${real} (real-valued) on ONNX Runtime`, report.onnx.realMs],
+            [`(e) ${binary} float-emulated on ONNX Runtime`, report.onnx.emulatedMs],
+          ] as [string, number][])),
     ];
     for (const [i, [name, time]] of rows.entries()) {
       const row = element('tr', '');

@@ -345,7 +345,7 @@ describe('deploy page', () => {
     await page.context().close();
   });
 
-  test('the speed measurement completes: engine, float-emulated and real ResNet', async () => {
+  test('the speed measurement completes: engine, float-emulated and real ResNet, tfjs and ONNX Runtime', async () => {
     const { page, problems } = await openPage('deploy.html');
     const report = await measureEngineSpeed(page, { runs: 3 });
     for (const key of [
@@ -360,9 +360,13 @@ describe('deploy page', () => {
     assert.equal(report.inputSize, 224);
     assert.equal(report.classes, 1000);
     assert.match(report.backend, /1 thread/);
+    assert.match(report.onnx?.runtime ?? '', /^onnxruntime-web .*wasm SIMD, 1 thread/);
+    for (const ms of [report.onnx?.realMs, report.onnx?.emulatedMs]) {
+      assert.ok(ms !== undefined && Number.isFinite(ms) && ms > 0, `ONNX Runtime: ${ms} ms`);
+    }
     assert.ok(report.ops.length > 0 && report.ops.every((op) => op.ms >= 0));
     const demo = page.locator('#engine-demo');
-    assert.equal(await demo.locator('.engine-speed-table tbody tr').count(), 3);
+    assert.equal(await demo.locator('.engine-speed-table tbody tr').count(), 5);
     await demo.locator('.engine-plot[data-rendered="true"]').waitFor({ timeout: 30_000 });
     await demo.locator('.engine-speed-result').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(SCREENSHOTS, 'deploy-speed.png'), fullPage: true });

@@ -8,6 +8,8 @@ import { costSummary } from '../analysis/summary.js';
 import { loadEvalImage } from '../data/decode.js';
 import { classLabels, imageStats } from '../data/open.js';
 import { exportModel } from '../engine/export.js';
+import { decodeDeployFile } from '../engine/format.js';
+import { ONNX_OPSET, deployToOnnx } from '../engine/onnx.js';
 import { PackedNet } from '../engine/runtime.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { modelInputShape } from '../train/evaluate.js';
@@ -15,9 +17,14 @@ import { checkpointArgument } from './eval.js';
 import { UsageError, positiveInt } from './usage.js';
 
 /** Usage of `bireal export`. */
-export const exportUsage = `export (--run DIR | --checkpoint PATH) --out FILE
-      writes the trained 1-bit model as a compact deploy file for \`bireal infer\` and the site:
-      1-bit weights packed 8 per byte, BatchNorm folded, real layers in float32`;
+export const exportUsage = `export (--run DIR | --checkpoint PATH | --model FILE.bireal) --out FILE [--format bireal|onnx]
+      writes the trained model as a compact deploy file for \`bireal infer\` and the site:
+      1-bit weights packed 8 per byte, BatchNorm folded, real layers in float32. --format onnx
+      writes an ONNX model instead (opset ${ONNX_OPSET}, NHWC input, logits out) for ONNX Runtime;
+      with --model it converts an existing deploy file`;
+
+/** What `bireal export` writes. */
+const EXPORT_FORMATS = ['bireal', 'onnx'];
 
 /** Usage of `bireal infer`. */
 export const inferUsage = `infer --model FILE [--top 5] [--json] IMAGE...
@@ -28,11 +35,58 @@ export const inferUsage = `infer --model FILE [--top 5] [--json] IMAGE...
 export async function runExport(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { run: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      run: { type: 'string' },
+      checkpoint: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      format: { type: 'string', default: 'bireal' },
+    },
     strict: true,
   });
-  if (values.out === undefined) throw new UsageError('export needs --out FILE');
-  const path = await checkpointArgument('export', values);
+  const { out, format } = values;
+  if (out === undefined) throw new UsageError('export needs --out FILE');
+  if (!EXPORT_FORMATS.includes(format)) {
+    throw new UsageError(`unknown --format '${format}'; valid: ${EXPORT_FORMATS.join(', ')}`);
+  }
+  let deploy: { bytes: Uint8Array; name: string; about: string };
+  if (values.model !== undefined) {
+    if (values.run !== undefined || values.checkpoint !== undefined) {
+      throw new UsageError('export takes one of --run DIR, --checkpoint PATH or --model FILE');
+    }
+    if (format !== 'onnx') {
+      throw new UsageError(`${values.model} is a deploy file already: --format onnx converts it`);
+    }
+    const bytes = await readFile(values.model).catch(() => {
+      throw new UsageError(`no such model file: ${values.model}`);
+    });
+    deploy = { bytes, name: values.model, about: `from ${values.model}` };
+  } else {
+    deploy = await exportCheckpoint(await checkpointArgument('export', values));
+  }
+  if (format === 'bireal') {
+    await writeFile(out, deploy.bytes);
+    console.log(`${out}: ${megabytes(deploy.bytes)} MB (${deploy.about})`);
+    return;
+  }
+  const file = decodeDeployFile(deploy.bytes, deploy.name);
+  const onnx = deployToOnnx(file);
+  await writeFile(out, onnx);
+  const [height, width, channels] = file.header.inputShape;
+  const binary = file.header.ops.some((op) => op.op === 'binaryConv');
+  console.log(
+    `${out}: ${megabytes(onnx)} MB ONNX, opset ${ONNX_OPSET} (${file.header.model}; input ` +
+      `[batch, ${height}, ${width}, ${channels}] float32 NHWC, output 'logits'` +
+      `${binary ? '; 1-bit convs as float convs of ±1 values' : ''}; ${deploy.about})`,
+  );
+}
+
+const megabytes = (bytes: Uint8Array) => (bytes.length / 1e6).toFixed(2);
+
+/** The deploy file of a checkpoint, and a line about it. */
+async function exportCheckpoint(
+  path: string,
+): Promise<{ bytes: Uint8Array; name: string; about: string }> {
   await initBackend({ log: false });
   const { model, optimizerWeights, recipe, classes, state } = await loadCheckpoint(path);
   tf.dispose(optimizerWeights.map((w) => w.tensor));
@@ -60,16 +114,16 @@ export async function runExport(args: string[]): Promise<void> {
         eval: last?.eval ?? null,
       },
     });
-    await writeFile(values.out, bytes);
     const float = costSummary(model).params * 4;
     const versus =
       bytes.length < 0.9 * float
         ? `float32 weights would take ${(float / 1e6).toFixed(2)} MB, ${(float / bytes.length).toFixed(1)}x more`
         : 'a real-valued model: float32 weights';
-    console.log(
-      `${values.out}: ${(bytes.length / 1e6).toFixed(2)} MB (${stage?.model.name}, ${size}x${size}, ` +
-        `${classes.length} classes; ${versus})`,
-    );
+    return {
+      bytes,
+      name: basename(path),
+      about: `${stage?.model.name}, ${size}x${size}, ${classes.length} classes; ${versus}`,
+    };
   } finally {
     model.dispose();
   }

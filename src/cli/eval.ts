@@ -1,24 +1,25 @@
 /** `bireal eval`: evaluates a checkpoint on a dataset split. */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, initBackend } from '../backend/index.js';
 import { openDataset } from '../data/index.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
-import { PackedNet } from '../engine/runtime.js';
+import { PackedNetPool } from '../engine/pool.js';
 import { evaluate, modelInputShape, packedClassifier, type EvalResult } from '../train/evaluate.js';
 import { loadRecipe } from '../train/recipe.js';
 import { latestCheckpoint } from '../train/trainer.js';
 import { UsageError, positiveInt } from './usage.js';
 
 /** Usage of `bireal eval`. */
-export const usage = `eval (--run DIR | --checkpoint PATH | --model FILE) [--data NAME:SPLIT] [--json] [--limit N] [--batch 64]
+export const usage = `eval (--run DIR | --checkpoint PATH | --model FILE) [--data NAME:SPLIT] [--json] [--limit N] [--batch 64] [--threads N]
       top-1, top-5, per-class accuracy and confusion matrix of a trained model (BatchNorm in
       inference mode); --run takes the run's latest checkpoint, --model a deploy file (run on
-      the packed 1-bit engine), --data defaults to the recipe's eval split, --limit evaluates
-      the first N examples only`;
+      the packed 1-bit engine, on --threads worker threads, default one per core), --data
+      defaults to the recipe's eval split, --limit evaluates the first N examples only`;
 
 function percent(fraction: number | null): string {
   return fraction === null ? '-' : `${(100 * fraction).toFixed(1)}%`;
@@ -73,24 +74,34 @@ function print(result: EvalResult, about: Record<string, unknown>, title: string
 async function evalDeployFile(
   file: string,
   spec: string | undefined,
-  options: { batchSize: number; limit: number | undefined; json: boolean | undefined },
+  options: {
+    batchSize: number;
+    limit: number | undefined;
+    json: boolean | undefined;
+    threads: number;
+  },
 ): Promise<void> {
   if (!existsSync(file)) throw new UsageError(`no such model file: ${file}`);
-  const net = await PackedNet.load(await readFile(file), undefined, file);
-  const dataset = spec ?? net.header.source['dataset'];
-  if (typeof dataset !== 'string') throw new UsageError(`${file} names no dataset: pass --data`);
-  const split = await openDataset(dataset);
+  const pool = await PackedNetPool.load(await readFile(file), options.threads, file);
   try {
-    if (JSON.stringify(split.labels) !== JSON.stringify(net.header.labels)) {
-      throw new Error(`${dataset} does not have the classes ${file} was trained on`);
+    const { header } = pool;
+    const dataset = spec ?? header.source['dataset'];
+    if (typeof dataset !== 'string') throw new UsageError(`${file} names no dataset: pass --data`);
+    const split = await openDataset(dataset);
+    try {
+      if (JSON.stringify(split.labels) !== JSON.stringify(header.labels)) {
+        throw new Error(`${dataset} does not have the classes ${file} was trained on`);
+      }
+      const result = await evaluate(packedClassifier(pool), split, options);
+      const [size] = header.inputShape;
+      const engine = `packed 1-bit engine (${pool.backend}, ${pool.size} worker threads)`;
+      const about = { model: file, resolution: size, engine };
+      print(result, about, `${file} on ${dataset} at ${size}x${size}, ${engine}`, options.json);
+    } finally {
+      await split.close();
     }
-    const result = await evaluate(packedClassifier(net), split, options);
-    const [size] = net.header.inputShape;
-    const engine = 'packed 1-bit engine (WebAssembly, 1 thread)';
-    const about = { model: file, resolution: size, engine };
-    print(result, about, `${file} on ${dataset} at ${size}x${size}, ${engine}`, options.json);
   } finally {
-    await split.close();
+    await pool.close();
   }
 }
 
@@ -106,13 +117,16 @@ export async function run(args: string[]): Promise<void> {
       json: { type: 'boolean' },
       limit: { type: 'string' },
       batch: { type: 'string' },
+      threads: { type: 'string' },
     },
     strict: true,
   });
   const limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 1);
   const batchSize = positiveInt('batch', values.batch, 64);
   if (values.model !== undefined) {
-    await evalDeployFile(values.model, values.data, { batchSize, limit, json: values.json });
+    const threads = positiveInt('threads', values.threads, availableParallelism());
+    const json = values.json;
+    await evalDeployFile(values.model, values.data, { batchSize, limit, json, threads });
     return;
   }
   const path = await checkpointArgument('eval', values);

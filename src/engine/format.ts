@@ -126,6 +126,24 @@ export interface DeployHeader {
   output: string;
 }
 
+/**
+ * TensorFlow's output size and padding (before, after) of a window op (conv or pooling) along
+ * one axis of `size` pixels: 'same' pads the odd pixel of padding after.
+ */
+export function windowGeometry(
+  size: number,
+  kernel: number,
+  stride: number,
+  padding: 'same' | 'valid',
+): { out: number; before: number; after: number } {
+  if (padding === 'valid') {
+    return { out: Math.ceil((size - kernel + 1) / stride), before: 0, after: 0 };
+  }
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  return { out, before: Math.floor(total / 2), after: total - Math.floor(total / 2) };
+}
+
 /** A parsed deploy file: its header and its data section. */
 export interface DeployFile {
   header: DeployHeader;

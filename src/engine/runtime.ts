@@ -1,16 +1,25 @@
 /**
  * The packed inference engine: runs a deploy file with the WebAssembly kernels of
  * `wasm/kernels.ts` (XNOR/popcount for 1-bit convolutions, SIMD float for the real layers), one
- * image at a time, in Node and in browsers alike. No tfjs involved.
+ * image at a time, in Node and in browsers alike. No tfjs involved. In Node, with the native
+ * addon built, the 1-bit convolutions, sign packing, float convolutions and pooling run natively
+ * instead (`native.ts`), on the same memory.
  */
 import {
   decodeDeployFile,
   readBytes,
   readFloats,
+  windowGeometry,
   type DeployFile,
   type DeployHeader,
   type DeployOp,
 } from './format.js';
+import {
+  NativeKernels,
+  nativeBinaryWeights,
+  type FloatGeometry,
+  type NativeIsa,
+} from './native.js';
 
 /** The kernels' exports (see wasm/kernels.ts); every pointer is a byte offset. */
 interface Kernels {
@@ -68,16 +77,6 @@ const ACTIVATIONS = { none: 0, relu: 1, clip: 2 } as const;
 /** Height, width, channels of an activation. */
 type Shape = [number, number, number];
 
-/** TensorFlow's output size and leading padding of a window op. */
-function windowGeometry(size: number, kernel: number, stride: number, padding: 'same' | 'valid') {
-  if (padding === 'valid') {
-    return { out: Math.ceil((size - kernel + 1) / stride), before: 0, after: 0 };
-  }
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + kernel - size, 0);
-  return { out, before: Math.floor(total / 2), after: total - Math.floor(total / 2) };
-}
-
 /** Float and 1-bit buffers live at byte offsets of the kernels' memory, 16-byte aligned. */
 class Arena {
   private top: number;
@@ -85,9 +84,10 @@ class Arena {
     this.top = Math.ceil(kernels.heapBase() / 16) * 16;
   }
 
-  allocate(bytes: number): number {
-    const at = this.top;
-    this.top += Math.ceil(bytes / 16) * 16;
+  /** `bytes` bytes at an offset that is a multiple of `align` (a multiple of 16). */
+  allocate(bytes: number, align = 16): number {
+    const at = Math.ceil(this.top / align) * align;
+    this.top = at + Math.ceil(bytes / 16) * 16;
     const { memory } = this.kernels;
     const missing = this.top - memory.buffer.byteLength;
     if (missing > 0) memory.grow(Math.ceil(missing / 65536));
@@ -95,8 +95,8 @@ class Arena {
   }
 
   /** Copies `values` into a new buffer and returns its offset. */
-  copy(values: Float32Array | Int32Array | Uint32Array): number {
-    const at = this.allocate(values.byteLength);
+  copy(values: Float32Array | Int32Array | Uint32Array, align = 16): number {
+    const at = this.allocate(values.byteLength, align);
     new Uint8Array(this.kernels.memory.buffer, at, values.byteLength).set(
       new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
     );
@@ -120,6 +120,17 @@ export interface OpProfile {
 interface Step extends Omit<OpProfile, 'ms'> {
   opIndex: number;
   run(): void;
+}
+
+/** Options of {@link PackedNet.load}. */
+export interface EngineOptions {
+  /**
+   * Whether to run on the native kernels (Node): true requires them, false never uses them;
+   * by default they run where the addon is built and not turned off (`BIREAL_NATIVE=0`).
+   */
+  native?: boolean;
+  /** The native 1-bit kernels' instruction set; default BIREAL_ENGINE_ISA, else the best one. */
+  isa?: NativeIsa;
 }
 
 /** A class and its probability. */
@@ -201,6 +212,23 @@ function winogradWeights(weights: Float32Array, cin: number, cout: number): Floa
   return u;
 }
 
+/** The native kernels' description of a float conv or pooling (see {@link windowGeometry}). */
+function floatGeometry(
+  input: Shape,
+  kernel: number,
+  stride: number,
+  gy: ReturnType<typeof windowGeometry>,
+  gx: ReturnType<typeof windowGeometry>,
+): FloatGeometry {
+  return {
+    input,
+    kernel,
+    stride,
+    out: [gy.out, gx.out],
+    padding: [gy.before, gx.before, gy.after, gx.after],
+  };
+}
+
 /**
  * Which taps of a `kernel`-wide window fall inside an input of `size` pixels, for each of the
  * `out` output positions along one axis: the distinct ranges [first, end) and each position's
@@ -267,6 +295,7 @@ export class PackedNet {
     readonly header: DeployHeader,
     private readonly kernels: Kernels,
     file: DeployFile,
+    private readonly native: NativeKernels | undefined,
   ) {
     const arena = new Arena(kernels);
     const { shapes, floats } = this;
@@ -301,7 +330,7 @@ export class PackedNet {
       if (found !== undefined && found.border >= border) return found;
       const [h, w, c] = shapeOf(name, op);
       const at = arena.allocate((h + 2 * border) * (w + 2 * border) * Math.ceil(c / 64) * 8);
-      const source = floats.get(name) as number;
+      const args = [floats.get(name) as number, h, w, c, at, border] as const;
       this.steps.push({
         name: `${name} (sign)`,
         op: 'sign',
@@ -309,7 +338,7 @@ export class PackedNet {
         shape: [h, w, c],
         binaryMacs: 0,
         realMacs: 0,
-        run: () => k.packSigns(source, h, w, c, at, border),
+        run: native?.packSigns([...args]) ?? (() => k.packSigns(...args)),
       });
       packed.set(name, { at, border });
       return { at, border };
@@ -329,7 +358,6 @@ export class PackedNet {
           const gy = windowGeometry(h, op.kernel, op.stride, op.padding);
           const gx = windowGeometry(w, op.kernel, op.stride, op.padding);
           shape = [gy.out, gx.out, op.cout];
-          const bias = arena.copy(readFloats(file, op.bias));
           const out = arena.allocate(gy.out * gx.out * op.cout * 4);
           floats.set(op.output, out);
           realMacs = gy.out * gx.out * op.cout * op.kernel * op.kernel * c;
@@ -341,6 +369,17 @@ export class PackedNet {
               k.addActivate(out, residual, length, activation, out);
             }
           };
+          if (native !== undefined) {
+            const geometry = floatGeometry([h, w, c], op.kernel, op.stride, gy, gx);
+            const [weights, bias] = [readFloats(file, op.weights), readFloats(file, op.bias)];
+            const conv = native.conv(geometry, op.cout, weights, bias);
+            run = () => {
+              conv(input, out);
+              finish();
+            };
+            break;
+          }
+          const bias = arena.copy(readFloats(file, op.bias));
           if (op.kernel === 7 && op.stride === 2) {
             // The ResNet stem, by Winograd's algorithm: a quarter of a direct conv's multiplies.
             const chans = 4 * c;
@@ -351,7 +390,7 @@ export class PackedNet {
             const m = arena.allocate((8 * 49 * 4 + 49 * chans) * 4);
             run = () => {
               k.phaseSplit(input, h, w, c, gy.before, gx.before, phases, ph, pw);
-              k.conv7x7s2Winograd(phases, pw, chans, u, bias, op.cout, out, ...shape, v, m);
+              k.conv7x7s2Winograd(phases, pw, chans, u, bias, op.cout, out, gy.out, gx.out, v, m);
               finish();
             };
             break;
@@ -381,7 +420,13 @@ export class PackedNet {
           const { at: signs, border } = signsOf(op.input, op.kernel >> 1, op);
           const taps = op.kernel * op.kernel;
           const weights = packWeights(readBytes(file, op.signs), op.cout, taps, c);
-          const wordsAt = arena.copy(weights.words);
+          const wordsAt =
+            native === undefined
+              ? arena.copy(weights.words)
+              : arena.copy(
+                  nativeBinaryWeights(weights.words, op.cout, taps, Math.ceil(c / 64)),
+                  64,
+                );
           const rows = tapRanges(h, op.kernel, op.stride, gy.before, gy.out);
           const cols = tapRanges(w, op.kernel, op.stride, gx.before, gx.out);
           const bases = arena.copy(
@@ -418,7 +463,7 @@ export class PackedNet {
             shape[1],
             scratch,
           ];
-          run = () => k.binaryConv(...args);
+          run = native?.binaryConv(args) ?? (() => k.binaryConv(...args));
           break;
         }
         case 'activation': {
@@ -438,9 +483,14 @@ export class PackedNet {
           shape = [gy.out, gx.out, c];
           const out = arena.allocate(gy.out * gx.out * c * 4);
           floats.set(op.output, out);
-          const average = op.op === 'avgPool' ? 1 : 0;
+          const average = op.op === 'avgPool';
+          if (native !== undefined) {
+            const pool = native.pool(floatGeometry([h, w, c], op.size, op.stride, gy, gx), average);
+            run = () => pool(input, out);
+            break;
+          }
           const args = [input, h, w, c, op.size, op.stride, gy.before, gx.before, out];
-          run = () => k.pool(...args, gy.out, gx.out, average);
+          run = () => k.pool(...args, gy.out, gx.out, average ? 1 : 0);
           break;
         }
         case 'globalAvgPool': {
@@ -453,6 +503,20 @@ export class PackedNet {
         }
         case 'dense': {
           need(h * w * c === op.cin, `expects ${op.cin} inputs, gets ${h * w * c}`, op);
+          realMacs = op.cin * op.cout;
+          shape = [1, 1, op.cout];
+          if (native !== undefined) {
+            const out = arena.allocate(op.cout * 4);
+            floats.set(op.output, out);
+            const dense = native.conv(
+              { input: [1, 1, op.cin], kernel: 1, stride: 1, out: [1, 1], padding: [0, 0, 0, 0] },
+              op.cout,
+              readFloats(file, op.weights),
+              readFloats(file, op.bias),
+            );
+            run = () => dense(input, out);
+            break;
+          }
           // The float conv kernel computes 8 outputs at a time: pad the classes to a multiple of 8.
           const cout = Math.ceil(op.cout / 8) * 8;
           const weights = new Float32Array(op.cin * cout);
@@ -463,10 +527,8 @@ export class PackedNet {
           const bias = new Float32Array(cout);
           bias.set(readFloats(file, op.bias));
           const [weightsAt, biasAt] = [arena.copy(weights), arena.copy(bias)];
-          shape = [1, 1, op.cout];
           const out = arena.allocate(cout * 4);
           floats.set(op.output, out);
-          realMacs = op.cin * op.cout;
           run = () => k.convF32(input, 1, op.cin, weightsAt, biasAt, cout, 1, 1, out, 1, 1);
           break;
         }
@@ -481,10 +543,33 @@ export class PackedNet {
     }
   }
 
-  /** Loads a deploy file's bytes; `kernels` says where the wasm comes from (default: beside this module, Node). */
-  static async load(bytes: Uint8Array, kernels?: KernelSource, name?: string): Promise<PackedNet> {
+  /**
+   * Loads a deploy file's bytes; `kernels` says where the wasm comes from (default: beside this
+   * module, Node); `options` whether the native kernels run (default: in Node, where built).
+   */
+  static async load(
+    bytes: Uint8Array,
+    kernels?: KernelSource,
+    name?: string,
+    options: EngineOptions = {},
+  ): Promise<PackedNet> {
     const file = decodeDeployFile(bytes, name);
-    return new PackedNet(file.header, await instantiateKernels(kernels), file);
+    const wasm = await instantiateKernels(kernels);
+    let native: NativeKernels | undefined;
+    if (options.native !== false) {
+      const loaded = await NativeKernels.load(wasm.memory, options.isa);
+      if (typeof loaded !== 'string') native = loaded;
+      else if (options.native === true) throw new Error(`native engine kernels: ${loaded}`);
+    }
+    return new PackedNet(file.header, wasm, file, native);
+  }
+
+  /**
+   * What runs the engine: `wasm`, or `native ISA` with the instruction set of the 1-bit kernels,
+   * e.g. `native avx512-vpopcntdq` (the float layers then run on oneDNN).
+   */
+  get backend(): string {
+    return this.native === undefined ? 'wasm' : `native ${this.native.isa}`;
   }
 
   /** The input tensor's length: size * size * channels. */
@@ -507,6 +592,22 @@ export class PackedNet {
     this.setInput(image);
     for (const step of this.steps) step.run();
     return this.tensor(this.header.output);
+  }
+
+  /** Logits of `n` images (HWC float32, back to back), one after the other: n * classes values. */
+  runBatch(images: Float32Array, n: number): Float32Array {
+    if (images.length !== n * this.inputLength) {
+      throw new Error(
+        `${n} images need ${n * this.inputLength} values (${this.inputLength} each); got ${images.length}`,
+      );
+    }
+    const classes = this.header.labels.length;
+    const logits = new Float32Array(n * classes);
+    for (let i = 0; i < n; i++) {
+      const image = images.subarray(i * this.inputLength, (i + 1) * this.inputLength);
+      logits.set(this.run(image), i * classes);
+    }
+    return logits;
   }
 
   /** {@link run}, timing every operation (sign packing is listed as its own step). */

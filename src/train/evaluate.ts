@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Batch, BatchOptions, DatasetSplit } from '../data/types.js';
-import type { PackedNet } from '../engine/runtime.js';
+import type { DeployHeader } from '../engine/format.js';
 
 /** What {@link evaluate} needs of a classifier, whatever runs it. */
 export interface Classifier {
@@ -13,7 +13,7 @@ export interface Classifier {
   inputShape: [number, number, number];
   classes: number;
   /** The k best classes of each image of the batch, best first: n * k indices. */
-  topK(batch: Batch, k: number): Int32Array;
+  topK(batch: Batch, k: number): Int32Array | Promise<Int32Array>;
 }
 
 /** A tfjs-layers model as a {@link Classifier} (one predict call per batch). */
@@ -32,19 +32,29 @@ function layersClassifier(model: tfl.LayersModel): Classifier {
   };
 }
 
-/** The packed 1-bit engine as a {@link Classifier} (one image at a time). */
-export function packedClassifier(net: PackedNet): Classifier {
-  const classes = net.header.labels.length;
+/**
+ * The packed engine, on one thread (`PackedNet`) or several (`PackedNetPool`): what
+ * {@link packedClassifier} needs of it.
+ */
+export interface BatchEngine {
+  header: DeployHeader;
+  /** The logits of n images (HWC float32, back to back): n * classes values. */
+  runBatch(images: Float32Array, n: number): Float32Array | Promise<Float32Array>;
+}
+
+/** The packed 1-bit engine as a {@link Classifier}. */
+export function packedClassifier(engine: BatchEngine): Classifier {
+  const classes = engine.header.labels.length;
   return {
-    inputShape: net.header.inputShape,
+    inputShape: engine.header.inputShape,
     classes,
-    topK: (batch, k) => {
-      const length = net.inputSize;
+    topK: async (batch, k) => {
+      const logits = await engine.runBatch(batch.images, batch.n);
       const indices = new Int32Array(batch.n * k);
       for (let i = 0; i < batch.n; i++) {
-        const logits = net.run(batch.images.subarray(i * length, (i + 1) * length));
-        const order = Array.from(logits.keys()).sort(
-          (a, b) => (logits[b] as number) - (logits[a] as number),
+        const row = logits.subarray(i * classes, (i + 1) * classes);
+        const order = Array.from(row.keys()).sort(
+          (a, b) => (row[b] as number) - (row[a] as number),
         );
         indices.set(order.slice(0, k), i * k);
       }
@@ -152,7 +162,7 @@ export async function evaluate(
   for await (const batch of split.batches(batchOptions, 0)) {
     checkBatchShape(batch, classifier.inputShape, split.id);
     const take = Math.min(batch.n, limit - n);
-    const indices = classifier.topK(batch, k);
+    const indices = await classifier.topK(batch, k);
     for (let i = 0; i < take; i++) {
       const label = batch.labels[i] as number;
       const predictions = indices.subarray(i * k, (i + 1) * k);

@@ -1,0 +1,536 @@
+// The packed inference engine's native kernels (src/engine/native.ts, Node only): steps of the
+// WebAssembly kernels (src/engine/wasm/kernels.ts) run natively, on one thread, on the wasm
+// engine's own memory. Every kernel takes that memory as an ArrayBuffer and its buffers as byte
+// offsets into it, as the wasm kernels do, and checks that what it reads and writes lies inside.
+//
+// - 1-bit convolutions (binaryConv) by XOR and popcount, on AVX-512 VPOPCNTDQ where the CPU has
+//   it, else on AVX2 (per-byte popcounts by a nibble lookup, vpshufb, summed by vpsadbw), chosen
+//   by the caller from engineIsas(). The vector code carries function-level target options
+//   (#pragma GCC target), not global ones, so the addon loads on any x86-64 CPU. Same integer
+//   counts as wasm and the same float epilogue in the same order: identical outputs.
+// - Sign packing (packSigns), on AVX2: identical bits.
+// - Float convolutions (dense layers as 1x1 ones) and pooling on oneDNN, planned once per layer
+//   (weights reordered at load), run on one OpenMP thread: within float rounding of wasm.
+#include "engine.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace {
+
+// ---- Arguments ------------------------------------------------------------------------------
+
+// The engine's memory, and the buffers of one call in it.
+struct Memory {
+  uint8_t* data;
+  int64_t bytes;
+  Napi::Env env;
+
+  // `count` elements of T at byte offset `offset`, or a RangeError naming `what`.
+  template <class T>
+  T* at(int64_t offset, int64_t count, const char* what) const {
+    const int64_t size = count * static_cast<int64_t>(sizeof(T));
+    if (offset < 0 || count < 0 || offset + size > bytes) {
+      throw Napi::RangeError::New(env, std::string(what) + ": bytes [" + std::to_string(offset) +
+                                           ", " + std::to_string(offset + size) +
+                                           ") outside the engine's memory of " +
+                                           std::to_string(bytes) + " bytes");
+    }
+    return reinterpret_cast<T*>(data + offset);
+  }
+};
+
+Memory memoryOf(const Napi::Value& value, const char* kernel) {
+  if (!value.IsArrayBuffer()) {
+    throw Napi::TypeError::New(value.Env(),
+                               std::string(kernel) + ": memory must be an ArrayBuffer");
+  }
+  auto buffer = value.As<Napi::ArrayBuffer>();
+  return {static_cast<uint8_t*>(buffer.Data()), static_cast<int64_t>(buffer.ByteLength()),
+          value.Env()};
+}
+
+// The contents of an Int32Array of `count` elements.
+const int32_t* int32s(const Napi::Value& value, size_t count, const char* what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      value.As<Napi::Int32Array>().ElementLength() != count) {
+    throw Napi::TypeError::New(value.Env(), std::string(what) + " must be an Int32Array of " +
+                                                std::to_string(count));
+  }
+  return value.As<Napi::Int32Array>().Data();
+}
+
+void require(bool ok, const Napi::Env& env, const std::string& message) {
+  if (!ok) throw Napi::RangeError::New(env, message);
+}
+
+// ---- 1-bit convolution: geometry -------------------------------------------------------------
+
+// The wasm binaryConv's 21 arguments (see its comment), in its order.
+struct BinaryConvArgs {
+  int32_t input, w, cin, border, weights, cout, k, stride, padTop, padLeft, bases, rowCase,
+      colCase, colCases, scale, bias, residual, out, oh, ow, scratch;
+};
+static_assert(sizeof(BinaryConvArgs) == 21 * sizeof(int32_t));
+
+// One 1-bit convolution's constants.
+struct BinaryConv {
+  const uint64_t* weights;  // [ceil(cout / 8)][k][span][8 channels]
+  int64_t groupWords;       // words of one group of 8 output channels: k * span * 8
+  int cout, k, span;        // span: words of one kernel row, k * words per pixel
+  int64_t rowWords;         // words of one input row, border included
+  const float* scale;
+  const float* bias;
+};
+
+// A block of output pixels: where each one's window starts, its dot bases (see the wasm
+// binaryConv), residual (nullptr: none) and output lie.
+template <int Pixels>
+struct PixelBlock {
+  const uint64_t* window[Pixels];
+  const int32_t* bases[Pixels];
+  const float* residual[Pixels];
+  float* out[Pixels];
+};
+
+// Runs `Convolve` on blocks of `Pixels` output pixels, in row-major order across rows; the last
+// block overlaps the one before rather than running short (outputs of fewer pixels repeat the
+// last one). Checks every buffer against the memory first.
+template <int Pixels, void (*Convolve)(const BinaryConv&, const PixelBlock<Pixels>&)>
+void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
+  const Napi::Env& env = memory.env;
+  require(a.cin > 0 && a.w > 0 && a.k > 0 && a.stride > 0 && a.oh > 0 && a.ow > 0 &&
+              a.border >= 0 && a.colCases > 0,
+          env, "binaryConv: sizes must be positive");
+  require(a.cout > 0 && a.cout % 4 == 0, env, "binaryConv: cout must be a multiple of 4");
+  const int64_t words = (a.cin + 63) / 64, wp = a.w + 2 * a.border;
+  const int64_t top = a.border - a.padTop, left = a.border - a.padLeft;  // first window
+  require(top >= 0 && left >= 0 && left + int64_t{a.ow - 1} * a.stride + a.k <= wp, env,
+          "binaryConv: windows past the input's border");
+  const int64_t rows = top + int64_t{a.oh - 1} * a.stride + a.k;
+  const uint64_t* input = memory.at<uint64_t>(a.input, rows * wp * words, "binaryConv input");
+  const int64_t pixels = int64_t{a.oh} * a.ow, groups = (a.cout + 7) / 8;
+  const int32_t* rowCase = memory.at<int32_t>(a.rowCase, a.oh, "binaryConv rowCase");
+  const int32_t* colCase = memory.at<int32_t>(a.colCase, a.ow, "binaryConv colCase");
+  int64_t rowCases = 0;
+  for (int i = 0; i < a.oh; i++) {
+    require(rowCase[i] >= 0, env, "binaryConv: negative row case");
+    rowCases = std::max<int64_t>(rowCases, rowCase[i] + 1);
+  }
+  for (int i = 0; i < a.ow; i++) {
+    require(colCase[i] >= 0 && colCase[i] < a.colCases, env,
+            "binaryConv: column case out of range");
+  }
+  const int32_t* bases =
+      memory.at<int32_t>(a.bases, rowCases * a.colCases * a.cout, "binaryConv bases");
+  const float* residual =
+      a.residual == 0 ? nullptr
+                      : memory.at<float>(a.residual, pixels * a.cout, "binaryConv residual");
+  float* out = memory.at<float>(a.out, pixels * a.cout, "binaryConv out");
+  const BinaryConv conv{
+      memory.at<uint64_t>(a.weights, groups * a.k * a.k * words * 8, "binaryConv weights"),
+      a.k * a.k * words * 8,
+      a.cout,
+      a.k,
+      static_cast<int>(a.k * words),
+      wp * words,
+      memory.at<float>(a.scale, a.cout, "binaryConv scale"),
+      memory.at<float>(a.bias, a.cout, "binaryConv bias"),
+  };
+  for (int64_t next = 0; next < pixels; next += Pixels) {
+    const int64_t first = std::max<int64_t>(0, std::min(next, pixels - Pixels));
+    PixelBlock<Pixels> block;
+    for (int p = 0; p < Pixels; p++) {
+      const int64_t i = std::min(first + p, pixels - 1), oy = i / a.ow, ox = i % a.ow;
+      block.window[p] = input + ((top + oy * a.stride) * wp + left + ox * a.stride) * words;
+      block.bases[p] = bases + (int64_t{rowCase[oy]} * a.colCases + colCase[ox]) * a.cout;
+      block.residual[p] = residual == nullptr ? nullptr : residual + i * a.cout;
+      block.out[p] = out + i * a.cout;
+    }
+    Convolve(conv, block);
+  }
+}
+
+// ---- AVX2 ------------------------------------------------------------------------------------
+
+#pragma GCC push_options
+#pragma GCC target("avx2,popcnt")
+namespace avx2 {
+
+// binaryConv's epilogue in the wasm kernel's order of operations: scale * (base - 2 * mismatches)
+// + bias, for 8 channels.
+inline __m256 scaled(__m256i bases, __m256i mismatches, __m256 scale, __m256 bias) {
+  const __m256i dot = _mm256_sub_epi32(bases, _mm256_slli_epi32(mismatches, 1));
+  return _mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(dot)), bias);
+}
+
+// The epilogue's outputs (plus the residual) of the 8 channels from `co`, or of the last 4.
+inline void finish(const BinaryConv& conv, const int32_t* bases, const float* residual,
+                   float* out, int co, __m256i mismatches) {
+  if (conv.cout - co >= 8) {
+    const __m256i base = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bases + co));
+    __m256 value = scaled(base, mismatches, _mm256_loadu_ps(conv.scale + co),
+                          _mm256_loadu_ps(conv.bias + co));
+    if (residual != nullptr) value = _mm256_add_ps(value, _mm256_loadu_ps(residual + co));
+    _mm256_storeu_ps(out + co, value);
+    return;
+  }
+  const __m256i mask = _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0);  // cout ends here
+  __m256 value =
+      scaled(_mm256_maskload_epi32(bases + co, mask), mismatches,
+             _mm256_maskload_ps(conv.scale + co, mask), _mm256_maskload_ps(conv.bias + co, mask));
+  if (residual != nullptr) value = _mm256_add_ps(value, _mm256_maskload_ps(residual + co, mask));
+  _mm256_maskstore_ps(out + co, mask, value);
+}
+
+// The popcount of every byte of x, by looking up both nibbles.
+inline __m256i byteCounts(__m256i x) {
+  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
+                                         2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  const __m256i high = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+  return _mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(x, nibble)),
+                         _mm256_shuffle_epi8(table, high));
+}
+
+constexpr int kPixels = 2;
+// Per-byte counts add up over at most this many words (31 * 8 < 256).
+constexpr int kByteSpan = 31;
+
+// Mismatches of `Groups` groups of 8 output channels from `group` with the block's windows:
+// each input word is broadcast against 4 channels' words at a time (a group's two halves).
+template <int Groups>
+void convolveGroups(const BinaryConv& conv, const PixelBlock<kPixels>& block, int group) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i total[kPixels][Groups][2];  // u64 per channel
+  for (auto& pixel : total) for (auto& g : pixel) g[0] = g[1] = zero;
+  const uint64_t* weights = conv.weights + group * conv.groupWords;
+  for (int ky = 0; ky < conv.k; ky++) {
+    const int64_t row = ky * conv.rowWords;
+    for (int j0 = 0; j0 < conv.span; j0 += kByteSpan) {
+      __m256i bytes[kPixels][Groups][2];
+      for (auto& pixel : bytes) for (auto& g : pixel) g[0] = g[1] = zero;
+      for (int j = j0; j < std::min(conv.span, j0 + kByteSpan); j++) {
+        const uint64_t* tap = weights + (ky * conv.span + j) * 8;
+        __m256i w[Groups][2];
+        for (int g = 0; g < Groups; g++) {
+          for (int h = 0; h < 2; h++) {
+            w[g][h] = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(tap + g * conv.groupWords + 4 * h));
+          }
+        }
+        for (int p = 0; p < kPixels; p++) {
+          const __m256i x = _mm256_set1_epi64x(static_cast<int64_t>(block.window[p][row + j]));
+          for (int g = 0; g < Groups; g++) {
+            for (int h = 0; h < 2; h++) {
+              bytes[p][g][h] =
+                  _mm256_add_epi8(bytes[p][g][h], byteCounts(_mm256_xor_si256(x, w[g][h])));
+            }
+          }
+        }
+      }
+      for (int p = 0; p < kPixels; p++) {
+        for (int g = 0; g < Groups; g++) {
+          for (int h = 0; h < 2; h++) {
+            total[p][g][h] =
+                _mm256_add_epi64(total[p][g][h], _mm256_sad_epu8(bytes[p][g][h], zero));
+          }
+        }
+      }
+    }
+  }
+  const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  for (int p = 0; p < kPixels; p++) {
+    for (int g = 0; g < Groups; g++) {
+      // Channels 0-3 in the low halves of the u64 lanes of total[..][0], 4-7 of [1]: as 8 i32.
+      const __m256i both =
+          _mm256_blend_epi32(total[p][g][0], _mm256_slli_epi64(total[p][g][1], 32), 0xaa);
+      finish(conv, block.bases[p], block.residual[p], block.out[p], (group + g) * 8,
+             _mm256_permutevar8x32_epi32(both, order));
+    }
+  }
+}
+
+void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
+  const int groups = (conv.cout + 7) / 8;
+  int group = 0;
+  for (; group + 2 <= groups; group += 2) convolveGroups<2>(conv, block, group);
+  for (; group < groups; group++) convolveGroups<1>(conv, block, group);
+}
+
+// The wasm packSigns: an h x w x c float tensor (c a multiple of 4) as 1-bit words, bit 1 where
+// x < 0, into a tensor with `border` pixels on each side (left as they are: zero).
+void packSigns(const float* x, int h, int w, int c, uint64_t* out, int border) {
+  const int words = (c + 63) / 64, wp = w + 2 * border;
+  for (int y = 0; y < h; y++) {
+    uint64_t* o = out + (int64_t{y + border} * wp + border) * words;
+    for (int px = 0; px < w; px++) {
+      for (int word = 0; word < words; word++) {
+        const int n = std::min(64, c - 64 * word);
+        uint64_t bits = 0;
+        int i = 0;
+        for (; i + 8 <= n; i += 8, x += 8) {
+          const __m256 negative =
+              _mm256_cmp_ps(_mm256_loadu_ps(x), _mm256_setzero_ps(), _CMP_LT_OQ);
+          bits |= static_cast<uint64_t>(_mm256_movemask_ps(negative)) << i;
+        }
+        if (i < n) {
+          const __m128 negative = _mm_cmplt_ps(_mm_loadu_ps(x), _mm_setzero_ps());
+          bits |= static_cast<uint64_t>(_mm_movemask_ps(negative)) << i;
+          x += 4;
+        }
+        *o++ = bits;
+      }
+    }
+  }
+}
+
+}  // namespace avx2
+#pragma GCC pop_options
+
+// ---- AVX-512 VPOPCNTDQ -----------------------------------------------------------------------
+
+#pragma GCC push_options
+#pragma GCC target("avx2,popcnt,avx512f,avx512vl,avx512bw,avx512dq,avx512vpopcntdq")
+namespace avx512 {
+
+constexpr int kPixels = 4;
+
+// Mismatches of `Groups` groups of 8 output channels from `group` with the block's windows:
+// each input word is broadcast against 8 channels' words (XOR, VPOPCNTQ, add).
+template <int Groups>
+void convolveGroups(const BinaryConv& conv, const PixelBlock<kPixels>& block, int group) {
+  __m512i total[kPixels][Groups];
+  for (auto& pixel : total) for (auto& g : pixel) g = _mm512_setzero_si512();
+  const uint64_t* weights = conv.weights + group * conv.groupWords;
+  for (int ky = 0; ky < conv.k; ky++) {
+    const int64_t row = ky * conv.rowWords;
+    for (int j = 0; j < conv.span; j++) {
+      const uint64_t* tap = weights + (ky * conv.span + j) * 8;
+      __m512i w[Groups];
+      for (int g = 0; g < Groups; g++) w[g] = _mm512_loadu_si512(tap + g * conv.groupWords);
+      for (int p = 0; p < kPixels; p++) {
+        const __m512i x = _mm512_set1_epi64(static_cast<int64_t>(block.window[p][row + j]));
+        for (int g = 0; g < Groups; g++) {
+          const __m512i mismatches = _mm512_popcnt_epi64(_mm512_xor_si512(x, w[g]));
+          total[p][g] = _mm512_add_epi64(total[p][g], mismatches);
+        }
+      }
+    }
+  }
+  for (int p = 0; p < kPixels; p++) {
+    for (int g = 0; g < Groups; g++) {
+      avx2::finish(conv, block.bases[p], block.residual[p], block.out[p], (group + g) * 8,
+                   _mm512_maskz_cvtepi64_epi32(0xff, total[p][g]));  // unmasked: GCC 12 warns
+    }
+  }
+}
+
+void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
+  const int groups = (conv.cout + 7) / 8;
+  int group = 0;
+  for (; group + 4 <= groups; group += 4) convolveGroups<4>(conv, block, group);
+  for (; group < groups; group++) convolveGroups<1>(conv, block, group);
+}
+
+}  // namespace avx512
+#pragma GCC pop_options
+
+// ---- Instruction sets ------------------------------------------------------------------------
+
+// The 1-bit kernels' instruction sets, numbered as engineBinaryConv takes them.
+enum Isa { kAvx2 = 0, kAvx512 = 1 };
+const char* const kIsaNames[] = {"avx2", "avx512-vpopcntdq"};
+
+bool supports(Isa isa) {
+  __builtin_cpu_init();
+  if (isa == kAvx512) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vpopcntdq") && supports(kAvx2);
+  }
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+}
+
+// engineIsas(): the names of the instruction sets this CPU runs the 1-bit kernels on, best first.
+Napi::Value EngineIsas(const Napi::CallbackInfo& info) {
+  auto names = Napi::Array::New(info.Env());
+  for (Isa isa : {kAvx512, kAvx2}) {
+    if (supports(isa)) names.Set(names.Length(), kIsaNames[isa]);
+  }
+  return names;
+}
+
+// enginePackSigns(memory, Int32Array [input, h, w, c, out, border]): the wasm packSigns.
+void EnginePackSigns(const Napi::CallbackInfo& info) {
+  static const bool avx2 = supports(kAvx2);
+  Memory memory = memoryOf(info[0], "packSigns");
+  const int32_t* a = int32s(info[1], 6, "packSigns arguments");
+  const int h = a[1], w = a[2], c = a[3], border = a[5];
+  require(avx2, info.Env(), "packSigns: this CPU has no AVX2");
+  require(h > 0 && w > 0 && c > 0 && c % 4 == 0 && border >= 0, info.Env(),
+          "packSigns: sizes must be positive, channels a multiple of 4");
+  const int64_t words = (c + 63) / 64;
+  const float* x = memory.at<float>(a[0], int64_t{h} * w * c, "packSigns input");
+  uint64_t* out = memory.at<uint64_t>(
+      a[4], int64_t{h + 2 * border} * (w + 2 * border) * words, "packSigns out");
+  avx2::packSigns(x, h, w, c, out, border);
+}
+
+// engineBinaryConv(isa, memory, Int32Array of the wasm binaryConv's 21 arguments), with the
+// weights at their offset in the native layout [ceil(cout / 8)][k][k][words][8 channels].
+void EngineBinaryConv(const Napi::CallbackInfo& info) {
+  static const bool avx512 = supports(kAvx512), avx2 = supports(kAvx2);
+  const int isa = info[0].As<Napi::Number>().Int32Value();
+  Memory memory = memoryOf(info[1], "binaryConv");
+  BinaryConvArgs args;
+  std::memcpy(&args, int32s(info[2], 21, "binaryConv arguments"), sizeof args);
+  if (isa == kAvx512 && avx512) {
+    binaryConvolution<avx512::kPixels, avx512::convolve>(memory, args);
+  } else if (isa == kAvx2 && avx2) {
+    binaryConvolution<avx2::kPixels, avx2::convolve>(memory, args);
+  } else {
+    throw Napi::RangeError::New(info.Env(), "binaryConv: instruction set " + std::to_string(isa) +
+                                                " is not one this CPU runs (see engineIsas)");
+  }
+}
+
+// ---- Float layers on oneDNN ------------------------------------------------------------------
+
+using Layout = dnnl::memory::desc;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpu() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// The engine runs on one thread: oneDNN's OpenMP threads (also the training kernels', see
+// setThreads) are 1 while an object of this type lives, and as they were after.
+class OneThread {
+ public:
+  OneThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneThread() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+// A oneDNN primitive planned for one layer, with its constant arguments (weights, bias).
+struct FloatStep {
+  dnnl::primitive primitive;
+  Layout input, out;
+  std::unordered_map<int, dnnl::memory> constants;
+};
+
+Napi::Value wrap(Napi::Env env, FloatStep* step) {
+  return Napi::External<FloatStep>::New(env, step, [](Napi::Env, FloatStep* s) { delete s; });
+}
+
+Layout image(int64_t h, int64_t w, int64_t c) { return {{1, c, h, w}, dt::f32, tag::nhwc}; }
+
+const float* floatsOf(const Napi::Value& value, size_t count, const char* what) {
+  if (!value.IsTypedArray() ||
+      value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+      value.As<Napi::Float32Array>().ElementLength() != count) {
+    throw Napi::TypeError::New(value.Env(), std::string(what) + " must be a Float32Array of " +
+                                                std::to_string(count));
+  }
+  return value.As<Napi::Float32Array>().Data();
+}
+
+// engineConvPlan(Int32Array [h, w, cin, k, stride, cout, oh, ow, padTop, padLeft, padBottom,
+// padRight], weights [k][k][cin][cout], bias [cout]): a float convolution, out = conv + bias.
+Napi::Value EngineConvPlan(const Napi::CallbackInfo& info) {
+  const int32_t* g = int32s(info[0], 12, "convPlan geometry");
+  const int64_t h = g[0], w = g[1], cin = g[2], k = g[3], stride = g[4], cout = g[5];
+  require(h > 0 && w > 0 && cin > 0 && k > 0 && stride > 0 && cout > 0, info.Env(),
+          "convPlan: sizes must be positive");
+  const float* weights = floatsOf(info[1], k * k * cin * cout, "convPlan weights");
+  const float* bias = floatsOf(info[2], cout, "convPlan bias");
+  OneThread oneThread;  // oneDNN picks its kernel for the threads it will have
+  dnnl::convolution_forward::desc conv(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, image(h, w, cin),
+      Layout({cout, cin, k, k}, dt::f32, tag::any), Layout({cout}, dt::f32, tag::x),
+      image(g[6], g[7], cout), {stride, stride}, {g[8], g[9]}, {g[10], g[11]});
+  dnnl::convolution_forward::primitive_desc pd(conv, cpu());
+  dnnl::memory given({{cout, cin, k, k}, dt::f32, tag::hwio}, cpu(), const_cast<float*>(weights));
+  dnnl::memory reordered(pd.weights_desc(), cpu());
+  dnnl::stream stream(cpu());
+  dnnl::reorder(given, reordered).execute(stream, given, reordered);
+  stream.wait();
+  dnnl::memory biasCopy(pd.bias_desc(), cpu());
+  std::copy_n(bias, cout, static_cast<float*>(biasCopy.get_data_handle()));
+  const std::unordered_map<int, dnnl::memory> constants = {{DNNL_ARG_WEIGHTS, reordered},
+                                                            {DNNL_ARG_BIAS, biasCopy}};
+  return wrap(info.Env(), new FloatStep{dnnl::convolution_forward(pd), pd.src_desc(),
+                                        pd.dst_desc(), constants});
+}
+
+// enginePoolPlan(Int32Array [h, w, c, size, stride, oh, ow, padTop, padLeft, padBottom,
+// padRight], average): max pooling, or average pooling over the cells inside the input.
+Napi::Value EnginePoolPlan(const Napi::CallbackInfo& info) {
+  const int32_t* g = int32s(info[0], 11, "poolPlan geometry");
+  require(g[0] > 0 && g[1] > 0 && g[2] > 0 && g[3] > 0 && g[4] > 0, info.Env(),
+          "poolPlan: sizes must be positive");
+  const bool average = info[1].ToBoolean().Value();
+  OneThread oneThread;
+  dnnl::pooling_forward::desc pool(
+      dnnl::prop_kind::forward_inference,
+      average ? dnnl::algorithm::pooling_avg_exclude_padding : dnnl::algorithm::pooling_max,
+      image(g[0], g[1], g[2]), image(g[5], g[6], g[2]), {g[4], g[4]}, {g[3], g[3]},
+      {g[7], g[8]}, {g[9], g[10]});
+  dnnl::pooling_forward::primitive_desc pd(pool, cpu());
+  return wrap(info.Env(),
+              new FloatStep{dnnl::pooling_forward(pd), pd.src_desc(), pd.dst_desc(), {}});
+}
+
+// engineRun(step, memory, input, out): runs a planned float step on the engine's memory, input
+// and out given as byte offsets.
+void EngineRun(const Napi::CallbackInfo& info) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "run: not a planned step");
+  const FloatStep& step = *info[0].As<Napi::External<FloatStep>>().Data();
+  const Memory memory = memoryOf(info[1], "run");
+  const auto buffer = [&](int i, const Layout& layout, const char* what) {
+    const int64_t offset = info[i].As<Napi::Number>().Int64Value();
+    const int64_t bytes = static_cast<int64_t>(layout.get_size());
+    return dnnl::memory(layout, cpu(), memory.at<uint8_t>(offset, bytes, what));
+  };
+  std::unordered_map<int, dnnl::memory> args = step.constants;
+  args[DNNL_ARG_SRC] = buffer(2, step.input, "run input");
+  args[DNNL_ARG_DST] = buffer(3, step.out, "run out");
+  OneThread oneThread;
+  thread_local dnnl::stream stream(cpu());
+  step.primitive.execute(stream, args);
+  stream.wait();
+}
+
+// Turns oneDNN's errors into JavaScript ones.
+template <class Result, Result (*F)(const Napi::CallbackInfo&)>
+Result OnDnnl(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const dnnl::error& e) {
+    throw Napi::Error::New(info.Env(), std::string("oneDNN: ") + e.what());
+  }
+}
+
+}  // namespace
+
+void AddEngineKernels(Napi::Env env, Napi::Object exports) {
+  exports.Set("engineIsas", Napi::Function::New(env, EngineIsas));
+  exports.Set("enginePackSigns", Napi::Function::New(env, EnginePackSigns));
+  exports.Set("engineBinaryConv", Napi::Function::New(env, EngineBinaryConv));
+  exports.Set("engineConvPlan", Napi::Function::New(env, OnDnnl<Napi::Value, EngineConvPlan>));
+  exports.Set("enginePoolPlan", Napi::Function::New(env, OnDnnl<Napi::Value, EnginePoolPlan>));
+  exports.Set("engineRun", Napi::Function::New(env, OnDnnl<void, EngineRun>));
+}

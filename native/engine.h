@@ -1,0 +1,8 @@
+// The packed inference engine's native kernels (engine.cc), added to the addon's exports.
+#pragma once
+
+#include <napi.h>
+
+// Adds engineIsas, enginePackSigns, engineBinaryConv, engineConvPlan, enginePoolPlan and
+// engineRun to `exports` (see engine.cc).
+void AddEngineKernels(Napi::Env env, Napi::Object exports);

@@ -1,0 +1,171 @@
+/**
+ * The packed engine's native kernels (Node only), from the addon in `native/` (`engine.cc`):
+ * the 1-bit convolutions and sign packing on AVX-512 VPOPCNTDQ or AVX2, the float convolutions,
+ * dense layers and pooling on oneDNN, all on one thread and on the wasm engine's own memory, so
+ * that {@link PackedNet} only changes which function a step calls.
+ *
+ * `BIREAL_NATIVE=0` turns the addon off; `BIREAL_ENGINE_ISA=avx2` (or `avx512-vpopcntdq`) picks
+ * the 1-bit kernels' instruction set instead of the best this CPU has.
+ */
+
+/** Instruction sets of the native 1-bit kernels, best first. */
+export const NATIVE_ISAS = ['avx512-vpopcntdq', 'avx2'] as const;
+export type NativeIsa = (typeof NATIVE_ISAS)[number];
+
+/** A float step planned by the addon (an opaque handle). */
+type FloatStep = object;
+
+/** The addon's engine functions (see native/engine.cc); offsets are bytes into `memory`. */
+interface EngineAddon {
+  engineIsas(): NativeIsa[];
+  enginePackSigns(memory: ArrayBuffer, args: Int32Array): void;
+  engineBinaryConv(isa: number, memory: ArrayBuffer, args: Int32Array): void;
+  engineConvPlan(geometry: Int32Array, weights: Float32Array, bias: Float32Array): FloatStep;
+  enginePoolPlan(geometry: Int32Array, average: boolean): FloatStep;
+  engineRun(step: FloatStep, memory: ArrayBuffer, input: number, out: number): void;
+}
+
+/** The addon's numbers for the 1-bit kernels' instruction sets. */
+const ISA_NUMBERS: Record<NativeIsa, number> = { avx2: 0, 'avx512-vpopcntdq': 1 };
+
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
+let loading: Promise<EngineAddon | string> | undefined;
+
+/** The addon, or why it is not available (asked again on every call: BIREAL_NATIVE=0). */
+async function loadAddon(): Promise<EngineAddon | string> {
+  if (!isNode) return 'not running in Node';
+  if (process.env['BIREAL_NATIVE'] === '0') return 'turned off by BIREAL_NATIVE=0';
+  loading ??= (async () => {
+    const { createRequire } = await import('node:module');
+    const require = createRequire(import.meta.url);
+    try {
+      // From dist/src/engine/ (compiled) to the repository's native/ folder.
+      const addon = require('../../../native/build/Release/bireal_native.node') as EngineAddon;
+      if (typeof addon.engineBinaryConv !== 'function') {
+        return 'the native addon predates the engine kernels; run scripts/setup.sh';
+      }
+      return addon;
+    } catch (error) {
+      return `native addon not built (${(error as Error).message.split('\n')[0]}); run scripts/setup.sh`;
+    }
+  })();
+  return loading;
+}
+
+/**
+ * The instruction sets this CPU runs the native 1-bit kernels on, best first; throws why when
+ * the native kernels are not available.
+ */
+export async function nativeIsas(): Promise<NativeIsa[]> {
+  const addon = await loadAddon();
+  if (typeof addon === 'string') throw new Error(`native engine kernels: ${addon}`);
+  return addon.engineIsas();
+}
+
+/** The engine's output and padding geometry of a float conv or pooling. */
+export interface FloatGeometry {
+  /** Input height, width, channels. */
+  input: [number, number, number];
+  kernel: number;
+  stride: number;
+  /** Output height, width. */
+  out: [number, number];
+  /** Zero (conv) or ignored (pooling) cells: top, left, bottom, right. */
+  padding: [number, number, number, number];
+}
+
+/** The native kernels, bound to the memory of one engine's wasm kernels. */
+export class NativeKernels {
+  private constructor(
+    private readonly addon: EngineAddon,
+    /** The 1-bit kernels' instruction set. */
+    readonly isa: NativeIsa,
+    private readonly memory: WebAssembly.Memory,
+  ) {}
+
+  /**
+   * Loads the addon for `memory`, with the 1-bit kernels on `isa` (default: BIREAL_ENGINE_ISA,
+   * else the best this CPU has). Returns why not when the addon is off or not built; throws
+   * when the requested instruction set is unknown or not on this CPU.
+   */
+  static async load(memory: WebAssembly.Memory, isa?: NativeIsa): Promise<NativeKernels | string> {
+    const addon = await loadAddon();
+    if (typeof addon === 'string') return addon;
+    const wanted = isa ?? (process.env['BIREAL_ENGINE_ISA'] || undefined);
+    if (wanted !== undefined && !(NATIVE_ISAS as readonly string[]).includes(wanted)) {
+      throw new Error(`unknown instruction set '${wanted}'; one of ${NATIVE_ISAS.join(', ')}`);
+    }
+    const available = addon.engineIsas();
+    const chosen = (wanted as NativeIsa | undefined) ?? available[0];
+    if (chosen === undefined) return 'this CPU has neither AVX-512 VPOPCNTDQ nor AVX2';
+    if (!available.includes(chosen)) {
+      throw new Error(
+        `this CPU cannot run '${chosen}'; it runs: ${available.join(', ') || 'none'}`,
+      );
+    }
+    return new NativeKernels(addon, chosen, memory);
+  }
+
+  /** The wasm packSigns, on these arguments (byte offsets as the wasm kernel takes them). */
+  packSigns(args: number[]): () => void {
+    const values = Int32Array.from(args);
+    return () => this.addon.enginePackSigns(this.memory.buffer, values);
+  }
+
+  /**
+   * The wasm binaryConv, on its arguments, except that the weights are in the layout of
+   * {@link nativeBinaryWeights}.
+   */
+  binaryConv(args: number[]): () => void {
+    const [isa, values] = [ISA_NUMBERS[this.isa], Int32Array.from(args)];
+    return () => this.addon.engineBinaryConv(isa, this.memory.buffer, values);
+  }
+
+  /** A float conv, out = conv(input) + bias, weights [k][k][cin][cout]: runs on byte offsets. */
+  conv(
+    geometry: FloatGeometry,
+    cout: number,
+    weights: Float32Array,
+    bias: Float32Array,
+  ): (input: number, out: number) => void {
+    const { input, kernel, stride, out, padding } = geometry;
+    const shape = Int32Array.from([...input, kernel, stride, cout, ...out, ...padding]);
+    return this.floatStep(this.addon.engineConvPlan(shape, weights, bias));
+  }
+
+  /** Max pooling, or average pooling over the cells inside the input: runs on byte offsets. */
+  pool(geometry: FloatGeometry, average: boolean): (input: number, out: number) => void {
+    const { input, kernel, stride, out, padding } = geometry;
+    const shape = Int32Array.from([...input, kernel, stride, ...out, ...padding]);
+    return this.floatStep(this.addon.enginePoolPlan(shape, average));
+  }
+
+  private floatStep(step: FloatStep): (input: number, out: number) => void {
+    return (input, out) => this.addon.engineRun(step, this.memory.buffer, input, out);
+  }
+}
+
+/**
+ * The 1-bit weights of a conv as the native kernels take them: from the wasm kernels' layout
+ * ([cout][taps][words] 64-bit words, as 32-bit halves) to groups of 8 output channels,
+ * [ceil(cout / 8)][taps][words][8 channels], zero past cout.
+ */
+export function nativeBinaryWeights(
+  words: Uint32Array,
+  cout: number,
+  taps: number,
+  words64: number,
+): Uint32Array {
+  const perChannel = taps * words64;
+  const out = new Uint32Array(Math.ceil(cout / 8) * perChannel * 8 * 2);
+  for (let co = 0; co < cout; co++) {
+    for (let t = 0; t < perChannel; t++) {
+      const from = (co * perChannel + t) * 2;
+      const to = (((co >> 3) * perChannel + t) * 8 + (co & 7)) * 2;
+      out[to] = words[from] as number;
+      out[to + 1] = words[from + 1] as number;
+    }
+  }
+  return out;
+}
