@@ -82,10 +82,11 @@ function printReport(where: string, r: SpeedReport, goalMs?: number): void {
 function printSteps(r: SpeedReport, each: boolean): void {
   if (each) {
     console.log('\nengine steps (fastest of the runs): name | kind | output | ms | rate');
-    console.log(
-      "  (rates count a direct convolution's multiply-accumulates; the 7x7 stem runs by " +
-        "Winograd's F(4x4, 4x4) and does a quarter of its multiplies)",
-    );
+    const stem =
+      r.engine === 'wasm'
+        ? "; the 7x7 stem runs by Winograd's F(4x4, 4x4) and does a quarter of its multiplies"
+        : '; float layers run on oneDNN, one thread';
+    console.log(`  (rates count a direct convolution's multiply-accumulates${stem})`);
   }
   const total = r.ops.reduce((sum, op) => sum + op.ms, 0);
   for (const op of each ? r.ops : []) {

@@ -10,6 +10,7 @@
 
 /** Instruction sets of the native 1-bit kernels, best first. */
 export const NATIVE_ISAS = ['avx512-vpopcntdq', 'avx2'] as const;
+/** One of {@link NATIVE_ISAS}. */
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** A float step planned by the addon (an opaque handle). */

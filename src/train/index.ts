@@ -44,7 +44,7 @@ export type {
   TrainingState,
 } from './checkpoint.js';
 /** Evaluation: top-1, top-5, per-class accuracy, confusion matrix (BatchNorm inference mode). */
-export { evaluate, packedClassifier } from './evaluate.js';
+export { evaluate, packedClassifier, type BatchEngine } from './evaluate.js';
 /** Evaluation types. */
 export type { ClassAccuracy, Classifier, EvalOptions, EvalResult } from './evaluate.js';
 /** The progress line (in place on a terminal, periodic lines otherwise). */
