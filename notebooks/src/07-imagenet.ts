@@ -231,6 +231,10 @@ tslab.display.markdown(
 );
 
 // %% [markdown]
+// At 128 px and full width (seed 0 so far) the three 1-bit networks end within a point of each
+// other: Bi-Real-18 73.7%, its clipped-STE variant 73.7%, the plain 1-bit ResNet-18 74.3% top-1.
+// The real ResNet-18 of this setting is still to be recorded (`scripts/long-runs.sh`).
+//
 // In the quick setting (32 px, 6 epochs, width 0.25) depth does not pay: Bi-Real-34 trails
 // Bi-Real-18, where on ImageNet-1k the paper finds it 5.8 points better. The real ReLU network
 // leads, the real clip network is well behind it (the reason clip pretraining starts from a
