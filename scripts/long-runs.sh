@@ -23,8 +23,8 @@ experiment() {
 experiment regime-map-64 --seeds 0
 experiment imagenette-128 --seeds 0 --variants "$GAPS"
 experiment lr-sensitivity --seeds 0
-experiment regime-map-64 --seeds 1,2
 experiment imagenette-128 --seeds 1 --variants "$GAPS"
+experiment regime-map-64 --seeds 1,2
 experiment imagenette-128 --variants real-relu
 experiment init-64
 experiment headline-224
