@@ -25,6 +25,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { ESTIMATORS, type Binarizer } from '../binarize/index.js';
+import { loadNativeAddon } from '../native-addon.js';
 
 /** The addon's functions (see native/bireal_native.cc). */
 interface Addon {
@@ -104,11 +105,6 @@ let tried = false;
 
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
 
-/** Whether `BIREAL_NATIVE=0` turned the native kernels off. */
-export function nativeDisabled(): boolean {
-  return isNode && process.env['BIREAL_NATIVE'] === '0';
-}
-
 /**
  * Loads the addon once (Node only). Returns undefined, with the reason in
  * {@link nativeUnavailableReason}, when it is turned off, not built or fails to load.
@@ -116,18 +112,12 @@ export function nativeDisabled(): boolean {
 export async function loadNative(): Promise<Addon | undefined> {
   if (tried) return addon;
   tried = true;
-  if (!isNode) return undefined;
-  if (nativeDisabled()) {
-    loadError = 'turned off by BIREAL_NATIVE=0';
-    return undefined;
-  }
-  const { createRequire } = await import('node:module');
-  const require = createRequire(import.meta.url);
-  // From dist/src/backend/ (compiled) to the repository's native/ folder.
-  try {
-    addon = require('../../../native/build/Release/bireal_native.node') as Addon;
-  } catch (error) {
-    loadError = `native addon not built (${(error as Error).message.split('\n')[0]}); run scripts/setup.sh`;
+  const loaded = await loadNativeAddon();
+  if (typeof loaded === 'string') {
+    // Outside Node the native kernels are simply not a question.
+    if (isNode) loadError = loaded;
+  } else {
+    addon = loaded as Addon;
   }
   return addon;
 }

@@ -8,6 +8,8 @@
  * the 1-bit kernels' instruction set instead of the best this CPU has.
  */
 
+import { loadNativeAddon } from '../native-addon.js';
+
 /** Instruction sets of the native 1-bit kernels, best first. */
 export const NATIVE_ISAS = ['avx512-vpopcntdq', 'avx2'] as const;
 /** One of {@link NATIVE_ISAS}. */
@@ -29,29 +31,14 @@ interface EngineAddon {
 /** The addon's numbers for the 1-bit kernels' instruction sets. */
 const ISA_NUMBERS: Record<NativeIsa, number> = { avx2: 0, 'avx512-vpopcntdq': 1 };
 
-const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
-
-let loading: Promise<EngineAddon | string> | undefined;
-
-/** The addon, or why it is not available (asked again on every call: BIREAL_NATIVE=0). */
+/** The addon with its engine kernels, or why it is not available. */
 async function loadAddon(): Promise<EngineAddon | string> {
-  if (!isNode) return 'not running in Node';
-  if (process.env['BIREAL_NATIVE'] === '0') return 'turned off by BIREAL_NATIVE=0';
-  loading ??= (async () => {
-    const { createRequire } = await import('node:module');
-    const require = createRequire(import.meta.url);
-    try {
-      // From dist/src/engine/ (compiled) to the repository's native/ folder.
-      const addon = require('../../../native/build/Release/bireal_native.node') as EngineAddon;
-      if (typeof addon.engineBinaryConv !== 'function') {
-        return 'the native addon predates the engine kernels; run scripts/setup.sh';
-      }
-      return addon;
-    } catch (error) {
-      return `native addon not built (${(error as Error).message.split('\n')[0]}); run scripts/setup.sh`;
-    }
-  })();
-  return loading;
+  const addon = await loadNativeAddon();
+  if (typeof addon === 'string') return addon;
+  if (!('engineBinaryConv' in addon)) {
+    return 'the native addon predates the engine kernels; run scripts/setup.sh';
+  }
+  return addon as EngineAddon;
 }
 
 /**
