@@ -71,10 +71,16 @@ function printReport(where: string, r: SpeedReport, goalMs?: number): void {
     `  first goals (history): (a) >= ${FIRST_GOAL_SPEEDUP}x faster than (c): ` +
       `${met(r.realMs / r.engineMs >= FIRST_GOAL_SPEEDUP)}; (a) < ${FIRST_GOAL_MS} ms: ${met(r.engineMs < FIRST_GOAL_MS)}`,
   );
+  // The wasm popcount loop's ceiling bounds the wasm engine only: beside the native kernels
+  // it is just the number they escape.
+  const ceiling =
+    r.engine === 'wasm'
+      ? `${((100 * r.binaryOpsPerSecond) / r.popcountPeak).toFixed(0)}% of`
+      : 'against';
   console.log(
     `  1-bit convs: ${(r.binaryMacs / 1e9).toFixed(2)}e9 binary MACs per image at ` +
-      `${(r.binaryOpsPerSecond / 1e9).toFixed(1)} Gbop/s; the wasm popcount loop's ceiling on this core: ` +
-      `${(r.popcountPeak / 1e9).toFixed(1)} Gbop/s (${((100 * r.binaryOpsPerSecond) / r.popcountPeak).toFixed(0)}%)`,
+      `${(r.binaryOpsPerSecond / 1e9).toFixed(1)} Gbop/s, ${ceiling} the wasm popcount loop's ` +
+      `ceiling on this core (${(r.popcountPeak / 1e9).toFixed(1)} Gbop/s)`,
   );
 }
 
