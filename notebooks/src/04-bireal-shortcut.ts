@@ -157,8 +157,8 @@ tslab.display.markdown(
 //   table says what happened in that setting, whichever way it went. Notebook 06 repeats the
 //   comparison over seeds and follows it as the network widens: the plain network's lead is
 //   largest in the smallest setting (about 9 points at 32 px), falls to 1.3 points at full
-//   width (64 px, 16 epochs) and to half a point at 128 px and full width (one seed so far),
-//   inside the spread between seeds.
+//   width (64 px, 16 epochs) and to 0.4 points at 128 px and full width (two seeds): small,
+//   but not yet reversed.
 //
 // ## Exercise
 //
