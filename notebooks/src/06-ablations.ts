@@ -110,7 +110,7 @@ tslab.display.markdown(
 // - **Most of that is the regime.** Longer training at 64 px cuts both gaps to a third (3.3
 //   and 1.6 points below zero).
 // - **Widening closes the shortcut gap step by step**: 3.3 points below zero at width 0.25,
-//   1.9 at 0.5 and 1.3 at full width (64-512 channels). The estimator gap stays at 1.6 points
+//   2.0 at 0.5 and 1.3 at full width (64-512 channels). The estimator gap stays at 1.6 points
 //   until width 0.5 and falls to 0.6 at full width.
 // - **At 64 px neither claim holds, even at full width**: both gaps stay below zero, the
 //   shortcut's by more than its seed spread. On Imagenette at 64 px the paper's shortcut and
