@@ -182,7 +182,7 @@ tslab.display.markdown(
 //   weights it towards 0, where a small change of $x$ does flip the sign.
 // - One seed, width 0.25 and 6 epochs is a small setting, and the clipped STE's lead belongs
 //   to it: notebook 06 repeats the comparison over seeds and follows it as the network widens.
-//   The lead shrinks from about 5 points (32 px) to 1.6 at widths 0.25 and 0.5 and 0.6 at full
+//   The lead shrinks from about 5 points (32 px) to 1.6 at widths 0.25 and 0.5 and 0.7 at full
 //   width (64 px, 16 epochs). At 128 px and full width (two seeds) ApproxSign leads by half a
 //   point, inside the spread between seeds: there, neither estimator is clearly better.
 //

@@ -103,7 +103,7 @@ tslab.display.markdown(
 // ## What the map shows
 //
 // In these measurements (Imagenette, 10 classes; three seeds per cell at 32 px and at 64 px
-// widths 0.25 and 0.5, two at full width and at 128 px):
+// widths 0.25 and 0.5, two at 128 px and, for the full-width gaps to the clipped STE, three):
 //
 // - **Both claims fail in the quick setting, by a lot**: at 32 px, width 0.25 and 6 epochs
 //   the plain 1-bit ResNet-18 leads by about 9 points and the clipped STE by about 5.
@@ -111,7 +111,7 @@ tslab.display.markdown(
 //   and 1.6 points below zero).
 // - **Widening closes the shortcut gap step by step**: 3.3 points below zero at width 0.25,
 //   2.0 at 0.5 and 1.3 at full width (64-512 channels). The estimator gap stays at 1.6 points
-//   until width 0.5 and falls to 0.6 at full width.
+//   until width 0.5 and falls to 0.7 at full width.
 // - **At 64 px neither claim holds, even at full width**: both gaps stay below zero, the
 //   shortcut's by more than its seed spread. On Imagenette at 64 px the paper's shortcut and
 //   ApproxSign cost about a point and half a point.
