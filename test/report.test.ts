@@ -76,6 +76,24 @@ describe('result tables', () => {
     assert.throws(() => modelTable('nope', []), /no results table for 'nope'; valid: /);
   });
 
+  it("a stage's row of a two-stage recipe shows that stage's evaluation", () => {
+    const twoStage = {
+      ...run('bi-real', 0, 0.8, 0.95, { imageSize: 224, width: 1, lr: 4e-3 }),
+      summary: {
+        dataset: { train: 'imagenette:train', imageSize: 224 },
+        stages: [{ eval: { top1: 0.6, top5: 0.9 } }, { eval: { top1: 0.8, top5: 0.95 } }],
+        eval: { top1: 0.8, top5: 0.95 },
+      },
+    } as unknown as ExperimentRun;
+    const table = rows(modelTable('headline-224', [twoStage]));
+    const real = table.find((cells) => cells[0] === '| real ResNet-18 (clip), stage 1');
+    assert.deepEqual(real?.slice(3, 6), ['60.0', '90.0', '1']);
+    assert.equal(real?.[7], '-');
+    const binary = table.find((cells) => cells[0] === '| Bi-Real-18, stage 2 (from stage 1)');
+    assert.deepEqual(binary?.slice(3, 6), ['80.0', '95.0', '1']);
+    assert.equal(binary?.[7], '`results/models/headline-224-bi-real-s0.bireal`');
+  });
+
   it('every download of a recorded seed 0 is a deploy file in the repository', () => {
     for (const [experiment, models] of Object.entries(RESULTS_TABLES)) {
       for (const { variant, download } of models) {

@@ -220,10 +220,33 @@ export interface TableModel {
   paper: string;
   /** Whether seed 0's deploy file is committed (float models at full width are too large). */
   download: boolean;
+  /** A stage of a multi-stage recipe, by index: its model's evaluation (default: the final model). */
+  stage?: number;
 }
 
-/** The results tables, by experiment: the 128 px table first, the 32 px quick grid after. */
+/**
+ * The results tables, by experiment: the paper's recipe at 224 px first, then the 128 px table,
+ * the 32 px quick grid last.
+ */
 export const RESULTS_TABLES: Record<string, TableModel[]> = {
+  'headline-224': [
+    {
+      variant: 'bi-real',
+      stage: 0,
+      title: 'real ResNet-18 (clip), stage 1',
+      model: 'resnet18',
+      options: { activation: 'clip' },
+      paper: '-',
+      download: false,
+    },
+    {
+      variant: 'bi-real',
+      title: 'Bi-Real-18, stage 2 (from stage 1)',
+      model: 'bireal18',
+      paper: '56.4 / 79.5',
+      download: true,
+    },
+  ],
   'imagenette-128': [
     {
       variant: 'bi-real',
@@ -328,11 +351,14 @@ export function modelTable(experiment: string, runs: ExperimentRun[], linkPrefix
       'Download',
       'Paper, ImageNet-1k top-1 / top-5',
     ],
-    models.map(({ variant, title, model, options, paper, download }) => {
+    models.map(({ variant, title, model, options, paper, download, stage }) => {
       const network = createModel(model, { inputSize: 224, classes: 1000, ...options });
       const cost = costSummary(network);
       network.dispose();
       const mine = runs.filter((r) => r.variant === variant);
+      const scores = mine.map((r) =>
+        stage === undefined ? r.summary.eval : r.summary.stages[stage]?.eval,
+      );
       const width = mine[0]?.recipe.stages.at(-1)?.model.options?.width ?? 1;
       const file = deployFile(experiment, variant);
       const recorded = download && mine.some((r) => r.seed === 0);
@@ -340,8 +366,8 @@ export function modelTable(experiment: string, runs: ExperimentRun[], linkPrefix
         title,
         (cost.params / 1e6).toFixed(2),
         (cost.flops / 1e9).toFixed(3),
-        formatPercent(mine.map((r) => r.summary.eval.top1)),
-        formatPercent(mine.map((r) => r.summary.eval.top5)),
+        formatPercent(scores.flatMap((e) => (e ? [e.top1] : []))),
+        formatPercent(scores.flatMap((e) => (e ? [e.top5] : []))),
         mine.length,
         mine.length === 0
           ? '-'
@@ -365,6 +391,7 @@ export function resultsMarkdown(
   recorded: (experiment: string) => ExperimentRun[],
   linkPrefix?: string,
 ): string {
+  const headline = recorded('headline-224');
   const closest = recorded('imagenette-128');
   const models = recorded('model-table');
   const imagenette = recorded('grid-imagenette');
@@ -379,13 +406,24 @@ export function resultsMarkdown(
   const pending = (experiment: string) =>
     `not recorded yet: \`npx bireal experiment ${experiment}\` trains it (\`scripts/long-runs.sh\` ` +
     'runs every long experiment in turn).';
+  const download =
+    'Download: the weights of seed 0 as a deploy file (`npx bireal infer --model FILE ' +
+    'IMAGE...`, or `npx bireal eval --model FILE`).';
   return [
+    headline.length === 0
+      ? "**The paper's two-stage recipe at 224 px** (Imagenette, full width, clip pretraining " +
+        'then the binary stage): ' +
+        pending('headline-224')
+      : "**The paper's two-stage recipe at 224 px**: a real ResNet-18 with clip activations, " +
+        `then Bi-Real-18 from its weights; ${trainingSetting(headline)}, full width, ` +
+        `${evaluated(headline)} ${download}\n\n` +
+        modelTable('headline-224', headline, linkPrefix),
+    '',
     closest.length === 0
-      ? '**Results table, closest to the paper** (Imagenette at 128 px, full width, 12 epochs): ' +
+      ? '**Results table at 128 px** (Imagenette, full width, 12 epochs): ' +
         pending('imagenette-128')
-      : `**Results table, closest to the paper**: ${trainingSetting(closest)}, full width, ` +
-        `${evaluated(closest)} Download: the weights of seed 0 as a deploy file (\`npx bireal ` +
-        'infer --model FILE IMAGE...`, or `npx bireal eval --model FILE`).\n\n' +
+      : `**Results table at 128 px**: ${trainingSetting(closest)}, full width, ` +
+        `${evaluated(closest)} ${download}\n\n` +
         modelTable('imagenette-128', closest, linkPrefix),
     '',
     "**Where the paper's claims hold** (notebook 06): Bi-Real-18 against the variant without " +
