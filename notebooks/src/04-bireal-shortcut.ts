@@ -156,7 +156,7 @@ tslab.display.markdown(
 //   to convergence. Here it is one seed, 10 classes, 64 px, width 0.25 and 6 epochs, and the
 //   table says what happened in that setting, whichever way it went. Notebook 06 repeats the
 //   comparison over seeds and follows it as the network widens: the plain network's lead is
-//   largest in the smallest setting (about 9 points at 32 px), falls to 1.3 points at full
+//   largest in the smallest setting (about 9 points at 32 px), falls to 1.6 points at full
 //   width (64 px, 16 epochs) and to 0.4 points at 128 px and full width (two seeds): small,
 //   but not yet reversed.
 //

@@ -102,27 +102,27 @@ tslab.display.markdown(
 // %% [markdown]
 // ## What the map shows
 //
-// In these measurements (Imagenette, 10 classes; three seeds per cell at 32 px and at 64 px
-// widths 0.25 and 0.5, two at 128 px and, for the full-width gaps to the clipped STE, three):
+// In these measurements (Imagenette, 10 classes; three seeds per cell at 32 px and at 64 px,
+// two at 128 px):
 //
 // - **Both claims fail in the quick setting, by a lot**: at 32 px, width 0.25 and 6 epochs
 //   the plain 1-bit ResNet-18 leads by about 9 points and the clipped STE by about 5.
 // - **Most of that is the regime.** Longer training at 64 px cuts both gaps to a third (3.3
 //   and 1.6 points below zero).
 // - **Widening closes the shortcut gap step by step**: 3.3 points below zero at width 0.25,
-//   2.0 at 0.5 and 1.3 at full width (64-512 channels). The estimator gap stays at 1.6 points
+//   2.0 at 0.5 and 1.6 at full width (64-512 channels). The estimator gap stays at 1.6 points
 //   until width 0.5 and falls to 0.7 at full width.
-// - **At 64 px neither claim holds, even at full width**: both gaps stay below zero, the
-//   shortcut's by more than its seed spread. On Imagenette at 64 px the paper's shortcut and
-//   ApproxSign cost about a point and half a point.
+// - **At 64 px neither claim holds, even at full width**: both gaps stay below zero, by more
+//   than their seed spread. On Imagenette at 64 px the paper's shortcut and ApproxSign cost
+//   about one and a half points and two thirds of a point.
 // - **At 128 px (full width, 12 epochs, two seeds) both gaps are within half a point of
 //   zero**: Bi-Real-18 (73.7%) leads the clipped STE by 0.5 ± 0.6 points, the first gap on the
 //   paper's side, though inside its spread, and trails the plain 1-bit ResNet-18 by 0.4 ± 0.2.
 //   The trend runs the paper's way as the network widens and the images grow, but on
 //   Imagenette neither part yet shows the gain the paper reports on ImageNet-1k.
 // - What is left between here and the paper is 224 px, 1,000 classes and much longer training:
-//   the claims may hold there; this map does not reach it. The remaining seeds are recorded as
-//   `scripts/long-runs.sh` finishes them; the chart and tables above redraw from them.
+//   the claims may hold there; this map does not reach it. Notebook 7 trains Bi-Real-18 with
+//   the paper's two-stage recipe at 224 px, one seed, without the variants.
 
 // %% [markdown]
 // ## Does the learning rate decide it?
