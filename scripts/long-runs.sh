@@ -3,8 +3,8 @@
 # priority order: the first seed of every required cell, then the other seeds, then the runs
 # the compute may allow, the longest first (it needs most of a session to itself).
 # `bireal experiment` resumes an unfinished run from its last epoch checkpoint in runs/ and
-# reuses finished ones, so this script can be stopped and started again at any time, and
-# across sessions where runs/ is kept. Each finished run is recorded in results/experiments/.
+# reuses finished ones, recorded in results/experiments/, so this script can be stopped and
+# started again at any time; an unfinished run survives only as long as runs/ does.
 #
 #   nohup bash scripts/long-runs.sh > runs/long-runs.log 2>&1 &
 #
@@ -21,12 +21,23 @@ experiment() {
   echo "== $(date -u +%FT%TZ) bireal experiment $*"
   "${BIREAL[@]}" experiment "$@"
 }
+# The deploy file of a run trained here (results/models/NAME-VARIANT-sSEED.bireal) and its
+# evaluation on the packed engine, written once, while the run folder (and its checkpoint) exists.
+deploy() {
+  local run=runs/experiments/$1 model=results/models/${1//\//-}.bireal
+  [[ -e $run/summary.json && ! -e $model ]] || return 0
+  echo "== $(date -u +%FT%TZ) bireal export, eval $model"
+  "${BIREAL[@]}" export --run "$run" --out "$model"
+  "${BIREAL[@]}" eval --model "$model" --json > "${model%.bireal}.eval.json.part"
+  mv "${model%.bireal}.eval.json.part" "${model%.bireal}.eval.json"
+}
 experiment regime-map-64 --seeds 0
 experiment imagenette-128 --seeds 0 --variants "$GAPS"
 experiment lr-sensitivity --seeds 0
 experiment imagenette-128 --seeds 1 --variants "$GAPS"
 experiment regime-map-64 --seeds 1,2
 experiment headline-224
+deploy headline-224/bi-real-s0
 experiment imagenette-128 --variants real-relu
 experiment init-64
 echo "== $(date -u +%FT%TZ) all long runs finished"
