@@ -9,6 +9,7 @@ import { regimeCells } from '../src/experiments/report.js';
 import {
   accuracyCurves,
   experimentRuns,
+  initialisationTable,
   provenance,
   regimeChart,
   seedBars,
@@ -106,6 +107,29 @@ describe('notebook helpers', () => {
         ['b: train accuracy', '#ff7f0e', [40]],
       ],
     );
+  });
+
+  it('the initialisation table reads each stage: real top-1, the first 1-bit epoch, the final model', () => {
+    const twoStage = (variant: string, stages: string[]): ExperimentRun => ({
+      ...run(variant, 0, 0.7, 1),
+      recipe: { stages: stages.map((name) => ({ name })) } as ExperimentRun['recipe'],
+      metrics: [
+        { type: 'epoch', stage: 'real', epoch: 1, accuracy: 0.3 },
+        { type: 'eval', stage: 'real', epoch: 1, top1: 0.55 },
+        { type: 'epoch', stage: 'binary', epoch: 1, accuracy: 0.45 },
+        { type: 'epoch', stage: 'binary', epoch: 2, accuracy: 0.6 },
+      ].filter((m) => stages.includes(m.stage)),
+    });
+    const rows = initialisationTable([
+      twoStage('clip', ['real', 'binary']),
+      twoStage('scratch', ['binary']),
+    ])
+      .split('\n')
+      .slice(2);
+    assert.deepEqual(rows, [
+      '| clip | 55.0 | 45.0 | 70.0 | - |',
+      '| scratch | - | 45.0 | 70.0 | - |',
+    ]);
   });
 
   it('provenance labels the runs in one line and folds backends and commits', () => {

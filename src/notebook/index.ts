@@ -149,6 +149,42 @@ export function epochCurves(
   });
 }
 
+/** Run `r` with the metrics of its stage `stage` only (e.g. 'real' or 'binary' of a two-stage recipe). */
+export function stageRun(r: ExperimentRun, stage: string): ExperimentRun {
+  return { ...r, metrics: r.metrics.filter((m) => m['stage'] === stage) };
+}
+
+/**
+ * The runs of an initialisation experiment (a real network trains first and the 1-bit network
+ * starts from its weights, or the 1-bit network starts from scratch) as a table: the real
+ * network's top-1, the 1-bit network's training accuracy over its first epoch (the head start
+ * its initialisation gives), and its final top-1 and top-5, in %.
+ */
+export function initialisationTable(runs: ExperimentRun[]): string {
+  const percent = (v: unknown) => (typeof v === 'number' ? (100 * v).toFixed(1) : '-');
+  return markdownTable(
+    [
+      'start',
+      'real network top-1 (%)',
+      '1-bit network, training accuracy in its first epoch (%)',
+      '1-bit network top-1 (%)',
+      'top-5 (%)',
+    ],
+    runs.map((r) => {
+      const last = r.recipe.stages.at(-1)?.name;
+      const realEval = r.metrics.filter((m) => m['type'] === 'eval' && m['stage'] !== last).at(-1);
+      const firstEpoch = r.metrics.find((m) => m['type'] === 'epoch' && m['stage'] === last);
+      return [
+        r.variant,
+        percent(realEval?.['top1']),
+        percent(firstEpoch?.['accuracy']),
+        percent(r.summary.eval.top1),
+        percent(r.summary.eval.top5),
+      ];
+    }),
+  );
+}
+
 /**
  * Accuracy after each epoch of each run: validation top-1 as a solid line, training accuracy
  * dotted, in the run's colour.
