@@ -133,13 +133,12 @@ tslab.display.markdown(`${initialisationTable(fullWidth)}\n\n${provenance(fullWi
 //   the real network some accuracy; what matters is the 1-bit network it leads to.
 // - The pretrained variants also trained 4 more epochs in total: compare them with scratch
 //   knowing that, or give scratch 10 epochs (exercise 1).
-// - At width 0.25 (one seed) the clip and ReLU starts beat scratch by 3.3 and 4.4 points: the
-//   ReLU one slightly ahead. At full width the clip-pretrained Bi-Real-18 ends at 74.4%, 1.1
-//   points above scratch (73.3%; the full-width scratch runs of notebook 6 spread by 0.1 point
-//   over three seeds), so the paper's initialisation helps at both widths here. The
-//   ReLU-pretrained variant at full width was still training when this was written
-//   (`scripts/long-runs.sh` records it). Notebook 6 shows how much the width changes the other
-//   claims.
+// - At width 0.25 (one seed) the clip and ReLU starts beat scratch by 3.3 and 4.4 points. At
+//   full width (one seed) they end at 74.4% and 75.4%, 1.2 and 2.2 points above scratch
+//   (73.2%; the full-width scratch runs of notebook 6 spread by 0.1 point over three seeds):
+//   pretraining helps at both widths here, but the ReLU start leads the clip start the paper
+//   prefers, by about a point at both widths. Notebook 6 shows how much the width changes
+//   the other claims.
 //
 // ## Exercise
 //
