@@ -9,11 +9,13 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import {
   NATIVE_KERNELS,
+  nativeInfo,
   nativeTrainingKernels,
   nativeUnavailableReason,
 } from '../src/backend/native.js';
@@ -262,6 +264,13 @@ const weightValues = (model: ReturnType<typeof createModel>): Float32Array[] =>
 
 const BIREAL_NATIVE_OFF = process.env['BIREAL_NATIVE'] === '0';
 
+/** Whether this CPU has the oneDNN instruction set `isa` (`sse41` or `avx2`), by its flags. */
+function cpuHas(isa: string): boolean {
+  const flag = { sse41: 'sse4_1', avx2: 'avx2' }[isa];
+  if (flag === undefined) throw new Error(`no CPU flag known for ONEDNN_MAX_CPU_ISA=${isa}`);
+  return new RegExp(`^flags\\s*:.*\\b${flag}\\b`, 'm').test(readFileSync('/proc/cpuinfo', 'utf8'));
+}
+
 describe(
   'native kernels (oneDNN addon on the wasm backend)',
   { skip: BIREAL_NATIVE_OFF ? 'BIREAL_NATIVE=0: native kernels turned off' : false },
@@ -284,6 +293,17 @@ describe(
       for (const name of Object.values(NATIVE_KERNELS)) {
         assert.ok(tf.getKernel(name, 'wasm') !== undefined, `${name} registered`);
       }
+    });
+
+    // `npm test` runs this suite a second time with ONEDNN_MAX_CPU_ISA=AVX2, so that an AVX-512
+    // host also checks the kernels an AVX2 host runs.
+    test('oneDNN runs the instruction set that ONEDNN_MAX_CPU_ISA allows', (t) => {
+      const cap = process.env['ONEDNN_MAX_CPU_ISA']?.toLowerCase();
+      const isa = nativeInfo()?.isa;
+      if (cap === undefined) return t.skip(`ONEDNN_MAX_CPU_ISA not set: ${isa}`);
+      // The cap is an upper bound: a CPU without it runs its own best.
+      if (!cpuHas(cap)) return t.skip(`this CPU has no ${cap}: ${isa}`);
+      assert.equal(isa, cap);
     });
 
     describe('Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter match the cpu backend', () => {
