@@ -7,7 +7,10 @@
  *   torch    bireal vs PyTorch CPU on the same bireal18 training step (see bench/torch.ts)
  *   site     the docs site in Chromium: time to interactive, JS bytes, MNIST demo (bench/site.ts)
  *   engine   the packed 1-bit engine vs tfjs float and ONNX Runtime, Node and Chromium (bench/engine.ts)
+ * Each first names the host (bench/host.ts): its CPU, instruction sets and kernel caps.
  */
+import { describeHost } from './host.js';
+
 const BENCHES: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   train: () => import('./train.js'),
   kernels: () => import('./kernels.js'),
@@ -24,5 +27,6 @@ if (load === undefined) {
   console.error(`unknown benchmark '${name}'; valid: ${Object.keys(BENCHES).join(', ')}`);
   process.exitCode = 2;
 } else {
+  console.log(describeHost());
   await (await load()).run(args);
 }

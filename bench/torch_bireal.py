@@ -118,6 +118,15 @@ def bench(size, batch, steps, warmup):
     }
 
 
+def cpu_capability():
+    """ATen's vector kernels (e.g. AVX2); its convolutions run on oneDNN, which
+    ONEDNN_MAX_CPU_ISA caps as it caps bireal's (both load Debian's libdnnl)."""
+    for line in torch.__config__.show().splitlines():
+        if "CPU capability usage:" in line:
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="64,128,224")
@@ -129,7 +138,7 @@ def main():
     torch.set_num_threads(args.threads)
     for size in map(int, args.sizes.split(",")):
         result = bench(size, args.batch, args.steps, args.warmup)
-        result.update(threads=args.threads, torch=torch.__version__)
+        result.update(threads=args.threads, torch=f"{torch.__version__} (ATen {cpu_capability()})")
         print(json.dumps(result), flush=True)
 
 

@@ -316,7 +316,10 @@ void EstimatorGradient(const Napi::CallbackInfo& info) {
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i];
   } else if (estimator == 1) {
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] = std::fabs(x[i]) <= 1.0f ? dy[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+      const float g = dy[i];  // loaded either way, so that the select vectorizes
+      dx[i] = std::fabs(x[i]) <= 1.0f ? g : 0.0f;
+    }
   } else if (estimator == 2) {
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * std::fmax(0.0f, 2.0f - 2.0f * std::fabs(x[i]));
@@ -416,8 +419,8 @@ void MaxPoolGrad(const Napi::CallbackInfo& info) {
     // Per channel: the best value so far and the pixel (r * w + q) it came from.
     std::vector<float> bestValue(c);
     std::vector<int32_t> bestPixel(c);
-    float* value = bestValue.data();
-    int32_t* pixel = bestPixel.data();
+    float* __restrict value = bestValue.data();
+    int32_t* __restrict pixel = bestPixel.data();
     for (int64_t i = 0; i < oh; i++) {
       for (int64_t j = 0; j < ow; j++) {
         bool first = true;
@@ -428,17 +431,19 @@ void MaxPoolGrad(const Napi::CallbackInfo& info) {
             int64_t q = j * sw + t - left;
             if (q < 0 || q >= w) continue;
             const int32_t here = static_cast<int32_t>(r * w + q);
-            const float* px = xb + here * c;
+            const float* __restrict px = xb + here * c;
             if (first) {
               std::copy(px, px + c, value);
               std::fill(pixel, pixel + c, here);
               first = false;
               continue;
             }
+            // Branch-free: both sides loaded, then selected, so that it vectorizes.
             for (int64_t k = 0; k < c; k++) {
-              const bool better = px[k] > value[k];
-              value[k] = better ? px[k] : value[k];
-              pixel[k] = better ? here : pixel[k];
+              const float candidate = px[k], best = value[k];
+              const int32_t better = -static_cast<int32_t>(candidate > best);  // all ones or 0
+              value[k] = std::max(best, candidate);
+              pixel[k] = (here & better) | (pixel[k] & ~better);
             }
           }
         }
