@@ -103,7 +103,7 @@ export class NativeKernels {
 
   /**
    * The wasm binaryConv, on its arguments, except that the weights are in the layout of
-   * {@link nativeBinaryWeights}.
+   * {@link nativeBinaryWeights} for this instruction set.
    */
   binaryConv(args: number[]): () => void {
     const [isa, values] = [ISA_NUMBERS[this.isa], Int32Array.from(args)];
@@ -135,24 +135,36 @@ export class NativeKernels {
 }
 
 /**
- * The 1-bit weights of a conv as the native kernels take them: from the wasm kernels' layout
- * ([cout][taps][words] 64-bit words, as 32-bit halves) to groups of 8 output channels,
- * [ceil(cout / 8)][taps][words][8 channels], zero past cout.
+ * The 1-bit weights of a conv as the native kernels on `isa` take them: from the wasm kernels'
+ * layout ([cout][taps][words] 64-bit words, as 32-bit halves) to groups of 8 output channels,
+ * [ceil(cout / 8)][taps][words][8 channels], zero past cout. On AVX2 each channel's word comes
+ * split into nibbles, [..][words][2][8 channels]: its low nibbles (w & 0x0f0f...), then its high
+ * ones ((w >> 4) & 0x0f0f...), the indices of the kernel's nibble lookups.
  */
 export function nativeBinaryWeights(
   words: Uint32Array,
   cout: number,
   taps: number,
   words64: number,
+  isa: NativeIsa,
 ): Uint32Array {
   const perChannel = taps * words64;
-  const out = new Uint32Array(Math.ceil(cout / 8) * perChannel * 8 * 2);
+  const split = isa === 'avx2';
+  const tapWords = split ? 16 : 8;
+  const out = new Uint32Array(Math.ceil(cout / 8) * perChannel * tapWords * 2);
   for (let co = 0; co < cout; co++) {
     for (let t = 0; t < perChannel; t++) {
       const from = (co * perChannel + t) * 2;
-      const to = (((co >> 3) * perChannel + t) * 8 + (co & 7)) * 2;
-      out[to] = words[from] as number;
-      out[to + 1] = words[from + 1] as number;
+      const to = (((co >> 3) * perChannel + t) * tapWords + (co & 7)) * 2;
+      for (const half of [0, 1]) {
+        const value = words[from + half] as number;
+        if (split) {
+          out[to + half] = value & 0x0f0f0f0f;
+          out[to + 16 + half] = (value >>> 4) & 0x0f0f0f0f;
+        } else {
+          out[to + half] = value;
+        }
+      }
     }
   }
   return out;

@@ -424,7 +424,7 @@ export class PackedNet {
             native === undefined
               ? arena.copy(weights.words)
               : arena.copy(
-                  nativeBinaryWeights(weights.words, op.cout, taps, Math.ceil(c / 64)),
+                  nativeBinaryWeights(weights.words, op.cout, taps, Math.ceil(c / 64), native.isa),
                   64,
                 );
           const rows = tapRanges(h, op.kernel, op.stride, gy.before, gy.out);
