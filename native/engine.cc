@@ -8,9 +8,9 @@
 //   by the caller from engineIsas(). The vector code carries function-level target options
 //   (#pragma GCC target), not global ones, so the addon loads on any x86-64 CPU. Same integer
 //   counts as wasm and the same float epilogue in the same order: identical outputs.
-// - Sign packing (packSigns), on AVX2: identical bits.
-// - Float convolutions (dense layers as 1x1 ones) and pooling on oneDNN, planned once per layer
-//   (weights reordered at load), run on one OpenMP thread: within float rounding of wasm.
+// - Sign packing (packSigns) and pooling (pool), on AVX2: identical bits (but for NaNs).
+// - Float convolutions (dense layers as 1x1 ones) on oneDNN, planned once per layer (weights
+//   reordered at load), run on one OpenMP thread: within float rounding of wasm.
 #include "engine.h"
 
 #include <immintrin.h>
@@ -300,6 +300,59 @@ void packSigns(const float* x, int h, int w, int c, uint64_t* out, int border) {
   }
 }
 
+// max(a, b) as wasm's f32x4.max gives it for every input but NaN: maxps returns its second
+// operand for +0 against -0, wasm +0; taking it both ways round and ANDing gives +0.
+inline __m256 wasmMax(__m256 a, __m256 b) {
+  return _mm256_and_ps(_mm256_max_ps(a, b), _mm256_max_ps(b, a));
+}
+
+// 8 floats at `at`, or with `Half`, 4 (the rest zero).
+template <bool Half>
+inline __m256 load(const float* at) {
+  return Half ? _mm256_castps128_ps256(_mm_loadu_ps(at)) : _mm256_loadu_ps(at);
+}
+
+// The wasm pool: over each k x k window (stride `stride`, its first cell at -padTop, -padLeft),
+// the max, or with `Average` the average over the cells inside the input, of an h x w x c tensor
+// (c a multiple of 4) into oh x ow x c. The same operations in the same order as wasm (from the
+// window's first cell, row by row, then times 1 / cells): identical outputs. Each 8 channels
+// (with `Half` the last 4) of an output pixel stay in a register over the window.
+template <bool Average, bool Half>
+inline void poolChannels(const float* x, int w, int c, int y0, int y1, int x0, int x1,
+                         __m256 inverse, float* out) {
+  __m256 acc = load<Half>(x + (int64_t{y0} * w + x0) * c);
+  for (int y = y0; y < y1; y++) {
+    for (int xx = y == y0 ? x0 + 1 : x0; xx < x1; xx++) {
+      const __m256 v = load<Half>(x + (int64_t{y} * w + xx) * c);
+      acc = Average ? _mm256_add_ps(acc, v) : wasmMax(acc, v);
+    }
+  }
+  if (Average) acc = _mm256_mul_ps(acc, inverse);
+  if (Half) {
+    _mm_storeu_ps(out, _mm256_castps256_ps128(acc));
+  } else {
+    _mm256_storeu_ps(out, acc);
+  }
+}
+
+template <bool Average>
+void pool(const float* x, int h, int w, int c, int k, int stride, int padTop, int padLeft,
+          float* out, int oh, int ow) {
+  for (int oy = 0; oy < oh; oy++) {
+    const int y0 = std::max(oy * stride - padTop, 0), y1 = std::min(oy * stride - padTop + k, h);
+    for (int ox = 0; ox < ow; ox++, out += c) {
+      const int x0 = std::max(ox * stride - padLeft, 0);
+      const int x1 = std::min(ox * stride - padLeft + k, w);
+      const __m256 inverse = _mm256_set1_ps(1.0f / static_cast<float>((y1 - y0) * (x1 - x0)));
+      int ch = 0;
+      for (; ch + 8 <= c; ch += 8) {
+        poolChannels<Average, false>(x + ch, w, c, y0, y1, x0, x1, inverse, out + ch);
+      }
+      if (ch < c) poolChannels<Average, true>(x + ch, w, c, y0, y1, x0, x1, inverse, out + ch);
+    }
+  }
+}
+
 }  // namespace avx2
 #pragma GCC pop_options
 
@@ -391,6 +444,27 @@ void EnginePackSigns(const Napi::CallbackInfo& info) {
   uint64_t* out = memory.at<uint64_t>(
       a[4], int64_t{h + 2 * border} * (w + 2 * border) * words, "packSigns out");
   avx2::packSigns(x, h, w, c, out, border);
+}
+
+// enginePool(memory, Int32Array [input, h, w, c, size, stride, padTop, padLeft, out, oh, ow,
+// average]): the wasm pool, max (average 0) or average pooling.
+void EnginePool(const Napi::CallbackInfo& info) {
+  static const bool avx2 = supports(kAvx2);
+  Memory memory = memoryOf(info[0], "pool");
+  const int32_t* a = int32s(info[1], 12, "pool arguments");
+  const int h = a[1], w = a[2], c = a[3], k = a[4], stride = a[5], padTop = a[6], padLeft = a[7],
+            oh = a[9], ow = a[10];
+  require(avx2, info.Env(), "pool: this CPU has no AVX2");
+  require(h > 0 && w > 0 && c > 0 && c % 4 == 0 && k > 0 && stride > 0 && oh > 0 && ow > 0,
+          info.Env(), "pool: sizes must be positive, channels a multiple of 4");
+  // Every window must hold a cell of the input: its first one starts the max or the sum.
+  require(padTop >= 0 && padLeft >= 0 && padTop < k && padLeft < k &&
+              int64_t{oh - 1} * stride - padTop < h && int64_t{ow - 1} * stride - padLeft < w,
+          info.Env(), "pool: windows outside the input");
+  const float* x = memory.at<float>(a[0], int64_t{h} * w * c, "pool input");
+  float* out = memory.at<float>(a[8], int64_t{oh} * ow * c, "pool out");
+  (a[11] != 0 ? avx2::pool<true> : avx2::pool<false>)(x, h, w, c, k, stride, padTop, padLeft, out,
+                                                      oh, ow);
 }
 
 // engineBinaryConv(isa, memory, Int32Array of the wasm binaryConv's 21 arguments), with the
@@ -485,24 +559,6 @@ Napi::Value EngineConvPlan(const Napi::CallbackInfo& info) {
                                         pd.dst_desc(), constants});
 }
 
-// enginePoolPlan(Int32Array [h, w, c, size, stride, oh, ow, padTop, padLeft, padBottom,
-// padRight], average): max pooling, or average pooling over the cells inside the input.
-Napi::Value EnginePoolPlan(const Napi::CallbackInfo& info) {
-  const int32_t* g = int32s(info[0], 11, "poolPlan geometry");
-  require(g[0] > 0 && g[1] > 0 && g[2] > 0 && g[3] > 0 && g[4] > 0, info.Env(),
-          "poolPlan: sizes must be positive");
-  const bool average = info[1].ToBoolean().Value();
-  OneThread oneThread;
-  dnnl::pooling_forward::desc pool(
-      dnnl::prop_kind::forward_inference,
-      average ? dnnl::algorithm::pooling_avg_exclude_padding : dnnl::algorithm::pooling_max,
-      image(g[0], g[1], g[2]), image(g[5], g[6], g[2]), {g[4], g[4]}, {g[3], g[3]},
-      {g[7], g[8]}, {g[9], g[10]});
-  dnnl::pooling_forward::primitive_desc pd(pool, cpu());
-  return wrap(info.Env(),
-              new FloatStep{dnnl::pooling_forward(pd), pd.src_desc(), pd.dst_desc(), {}});
-}
-
 // engineRun(step, memory, input, out): runs a planned float step on the engine's memory, input
 // and out given as byte offsets.
 void EngineRun(const Napi::CallbackInfo& info) {
@@ -538,8 +594,8 @@ Result OnDnnl(const Napi::CallbackInfo& info) {
 void AddEngineKernels(Napi::Env env, Napi::Object exports) {
   exports.Set("engineIsas", Napi::Function::New(env, EngineIsas));
   exports.Set("enginePackSigns", Napi::Function::New(env, EnginePackSigns));
+  exports.Set("enginePool", Napi::Function::New(env, EnginePool));
   exports.Set("engineBinaryConv", Napi::Function::New(env, EngineBinaryConv));
   exports.Set("engineConvPlan", Napi::Function::New(env, OnDnnl<Napi::Value, EngineConvPlan>));
-  exports.Set("enginePoolPlan", Napi::Function::New(env, OnDnnl<Napi::Value, EnginePoolPlan>));
   exports.Set("engineRun", Napi::Function::New(env, OnDnnl<void, EngineRun>));
 }

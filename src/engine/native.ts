@@ -1,7 +1,7 @@
 /**
  * The packed engine's native kernels (Node only), from the addon in `native/` (`engine.cc`):
- * the 1-bit convolutions and sign packing on AVX-512 VPOPCNTDQ or AVX2, the float convolutions,
- * dense layers and pooling on oneDNN, all on one thread and on the wasm engine's own memory, so
+ * the 1-bit convolutions on AVX-512 VPOPCNTDQ or AVX2, sign packing and pooling on AVX2, the
+ * float convolutions and dense layers on oneDNN, all on one thread and on the wasm engine's own memory, so
  * that {@link PackedNet} only changes which function a step calls.
  *
  * `BIREAL_NATIVE=0` turns the addon off; `BIREAL_ENGINE_ISA=avx2` (or `avx512-vpopcntdq`) picks
@@ -22,9 +22,9 @@ type FloatStep = object;
 interface EngineAddon {
   engineIsas(): NativeIsa[];
   enginePackSigns(memory: ArrayBuffer, args: Int32Array): void;
+  enginePool(memory: ArrayBuffer, args: Int32Array): void;
   engineBinaryConv(isa: number, memory: ArrayBuffer, args: Int32Array): void;
   engineConvPlan(geometry: Int32Array, weights: Float32Array, bias: Float32Array): FloatStep;
-  enginePoolPlan(geometry: Int32Array, average: boolean): FloatStep;
   engineRun(step: FloatStep, memory: ArrayBuffer, input: number, out: number): void;
 }
 
@@ -51,7 +51,7 @@ export async function nativeIsas(): Promise<NativeIsa[]> {
   return addon.engineIsas();
 }
 
-/** The engine's output and padding geometry of a float conv or pooling. */
+/** The engine's output and padding geometry of a float conv. */
 export interface FloatGeometry {
   /** Input height, width, channels. */
   input: [number, number, number];
@@ -59,7 +59,7 @@ export interface FloatGeometry {
   stride: number;
   /** Output height, width. */
   out: [number, number];
-  /** Zero (conv) or ignored (pooling) cells: top, left, bottom, right. */
+  /** Zero cells: top, left, bottom, right. */
   padding: [number, number, number, number];
 }
 
@@ -122,11 +122,10 @@ export class NativeKernels {
     return this.floatStep(this.addon.engineConvPlan(shape, weights, bias));
   }
 
-  /** Max pooling, or average pooling over the cells inside the input: runs on byte offsets. */
-  pool(geometry: FloatGeometry, average: boolean): (input: number, out: number) => void {
-    const { input, kernel, stride, out, padding } = geometry;
-    const shape = Int32Array.from([...input, kernel, stride, ...out, ...padding]);
-    return this.floatStep(this.addon.enginePoolPlan(shape, average));
+  /** The wasm pool (max or average), on its arguments (byte offsets as it takes them). */
+  pool(args: number[]): () => void {
+    const values = Int32Array.from(args);
+    return () => this.addon.enginePool(this.memory.buffer, values);
   }
 
   private floatStep(step: FloatStep): (input: number, out: number) => void {
