@@ -17,12 +17,14 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import ort from 'onnxruntime-node';
 import { initBackend } from '../src/backend/index.js';
+import { loadNative } from '../src/backend/native.js';
 import { openDataset } from '../src/data/index.js';
 import {
   PackedNet,
   PackedNetPool,
   exportModel,
   measureSpeed,
+  nativeIsas,
   type SpeedReport,
 } from '../src/engine/index.js';
 import { createModel } from '../src/models/index.js';
@@ -82,6 +84,20 @@ function printReport(where: string, r: SpeedReport, goalMs?: number): void {
       `${(r.binaryOpsPerSecond / 1e9).toFixed(1)} Gbop/s, ${ceiling} the wasm popcount loop's ` +
       `ceiling on this core (${(r.popcountPeak / 1e9).toFixed(1)} Gbop/s)`,
   );
+}
+
+/**
+ * The instruction sets the engine ran on (bench/main.ts names the CPU): its native 1-bit
+ * kernels' and oneDNN's (the float convs). Times of kernels forced below the best the CPU runs (BIREAL_ENGINE_ISA,
+ * ONEDNN_MAX_CPU_ISA) show that choice of kernels on this CPU, not the speed of a CPU that has
+ * no more than that instruction set.
+ */
+async function printEngineIsas(r: SpeedReport): Promise<void> {
+  if (!r.engine.startsWith('native ')) return;
+  const [isa, best] = [r.engine.slice('native '.length), (await nativeIsas())[0]];
+  const forced = isa === best ? '' : ` (forced; this CPU runs ${best})`;
+  const onednn = (await loadNative())?.info().isa ?? 'unknown';
+  console.log(`  engine instruction sets: 1-bit convs ${isa}${forced}, oneDNN ${onednn}`);
 }
 
 /** The engine's time by kind of step, and with `each`, every step's. */
@@ -209,6 +225,7 @@ export async function run(args: string[]): Promise<void> {
     progress: (m) => console.error(`  ${m}...`),
   });
   printReport(`Node ${process.version}`, node, GOAL_MS_NODE);
+  await printEngineIsas(node);
   printSteps(node, true);
   await throughput();
 

@@ -4,13 +4,13 @@
 // offsets into it, as the wasm kernels do, and checks that what it reads and writes lies inside.
 //
 // - 1-bit convolutions (binaryConv) by XOR and popcount, on AVX-512 VPOPCNTDQ where the CPU has
-//   it, else on AVX2 (per-byte popcounts by a nibble lookup, vpshufb, summed by vpsadbw), chosen
+//   it, else on AVX2 (per-byte popcounts by nibble lookups, vpshufb, summed by vpsadbw), chosen
 //   by the caller from engineIsas(). The vector code carries function-level target options
 //   (#pragma GCC target), not global ones, so the addon loads on any x86-64 CPU. Same integer
 //   counts as wasm and the same float epilogue in the same order: identical outputs.
-// - Sign packing (packSigns), on AVX2: identical bits.
-// - Float convolutions (dense layers as 1x1 ones) and pooling on oneDNN, planned once per layer
-//   (weights reordered at load), run on one OpenMP thread: within float rounding of wasm.
+// - Sign packing (packSigns) and pooling (pool), on AVX2: identical bits (but for NaNs).
+// - Float convolutions (dense layers as 1x1 ones) on oneDNN, planned once per layer (weights
+//   reordered at load), run on one OpenMP thread: within float rounding of wasm.
 #include "engine.h"
 
 #include <immintrin.h>
@@ -21,6 +21,7 @@
 #include <cstring>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -83,8 +84,8 @@ static_assert(sizeof(BinaryConvArgs) == 21 * sizeof(int32_t));
 
 // One 1-bit convolution's constants.
 struct BinaryConv {
-  const uint64_t* weights;  // [ceil(cout / 8)][k][span][8 channels]
-  int64_t groupWords;       // words of one group of 8 output channels: k * span * 8
+  const uint64_t* weights;  // [ceil(cout / 8)][k][span][tap words]: see the ISAs' kTapWords
+  int64_t groupWords;       // words of one group of 8 output channels: k * span * tap words
   int cout, k, span;        // span: words of one kernel row, k * words per pixel
   int64_t rowWords;         // words of one input row, border included
   const float* scale;
@@ -103,8 +104,9 @@ struct PixelBlock {
 
 // Runs `Convolve` on blocks of `Pixels` output pixels, in row-major order across rows; the last
 // block overlaps the one before rather than running short (outputs of fewer pixels repeat the
-// last one). Checks every buffer against the memory first.
-template <int Pixels, void (*Convolve)(const BinaryConv&, const PixelBlock<Pixels>&)>
+// last one). Each tap of a group of 8 output channels has `TapWords` words of weights. Checks
+// every buffer against the memory first.
+template <int Pixels, int TapWords, void (*Convolve)(const BinaryConv&, const PixelBlock<Pixels>&)>
 void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
   const Napi::Env& env = memory.env;
   require(a.cin > 0 && a.w > 0 && a.k > 0 && a.stride > 0 && a.oh > 0 && a.ow > 0 &&
@@ -136,8 +138,8 @@ void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
                       : memory.at<float>(a.residual, pixels * a.cout, "binaryConv residual");
   float* out = memory.at<float>(a.out, pixels * a.cout, "binaryConv out");
   const BinaryConv conv{
-      memory.at<uint64_t>(a.weights, groups * a.k * a.k * words * 8, "binaryConv weights"),
-      a.k * a.k * words * 8,
+      memory.at<uint64_t>(a.weights, groups * a.k * a.k * words * TapWords, "binaryConv weights"),
+      a.k * a.k * words * TapWords,
       a.cout,
       a.k,
       static_cast<int>(a.k * words),
@@ -191,79 +193,84 @@ inline void finish(const BinaryConv& conv, const int32_t* bases, const float* re
   _mm256_maskstore_ps(out + co, mask, value);
 }
 
-// The popcount of every byte of x, by looking up both nibbles.
-inline __m256i byteCounts(__m256i x) {
-  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
-                                         2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i nibble = _mm256_set1_epi8(0x0f);
-  const __m256i high = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
-  return _mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(x, nibble)),
-                         _mm256_shuffle_epi8(table, high));
-}
-
 constexpr int kPixels = 2;
-// Per-byte counts add up over at most this many words (31 * 8 < 256).
+// Words of one tap of a group of 8 output channels: its 8 channels' words split into nibbles,
+// the low ones (w & 0x0f0f...) then the high ones ((w >> 4) & 0x0f0f...) (see
+// nativeBinaryWeights).
+constexpr int kTapWords = 16;
+// Per-byte counts add up over at most this many taps (31 * 8 < 256).
 constexpr int kByteSpan = 31;
 
-// Mismatches of `Groups` groups of 8 output channels from `group` with the block's windows:
-// each input word is broadcast against 4 channels' words at a time (a group's two halves).
-template <int Groups>
-void convolveGroups(const BinaryConv& conv, const PixelBlock<kPixels>& block, int group) {
+// Mismatches of the 8 output channels of `group` with the block's windows (split into nibbles,
+// `taps` per window), by looking up the popcount of each nibble of x ^ w (vpshufb), summed per
+// byte, then per channel by vpsadbw. Input and weights come split into nibbles (the input once
+// per window, the weights at load), so that a 256-bit word of 4 channels costs 2 XORs, 2
+// lookups and 2 adds, where splitting it here would cost 3 more ops. (Harley-Seal's carry-save
+// adders need about 6 ops per word and a costly final count of their bits of weight 1, 2, 4:
+// too much for windows of 9 to 72 words; measured slower.)
+void convolveGroup(const BinaryConv& conv, const uint64_t* windows, int taps, int group,
+                   const PixelBlock<kPixels>& block) {
+  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
+                                         2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i zero = _mm256_setzero_si256();
-  __m256i total[kPixels][Groups][2];  // u64 per channel
-  for (auto& pixel : total) for (auto& g : pixel) g[0] = g[1] = zero;
+  __m256i total[kPixels][2];  // u64 per channel
+  for (auto& pixel : total) pixel[0] = pixel[1] = zero;
   const uint64_t* weights = conv.weights + group * conv.groupWords;
-  for (int ky = 0; ky < conv.k; ky++) {
-    const int64_t row = ky * conv.rowWords;
-    for (int j0 = 0; j0 < conv.span; j0 += kByteSpan) {
-      __m256i bytes[kPixels][Groups][2];
-      for (auto& pixel : bytes) for (auto& g : pixel) g[0] = g[1] = zero;
-      for (int j = j0; j < std::min(conv.span, j0 + kByteSpan); j++) {
-        const uint64_t* tap = weights + (ky * conv.span + j) * 8;
-        __m256i w[Groups][2];
-        for (int g = 0; g < Groups; g++) {
-          for (int h = 0; h < 2; h++) {
-            w[g][h] = _mm256_loadu_si256(
-                reinterpret_cast<const __m256i*>(tap + g * conv.groupWords + 4 * h));
-          }
-        }
-        for (int p = 0; p < kPixels; p++) {
-          const __m256i x = _mm256_set1_epi64x(static_cast<int64_t>(block.window[p][row + j]));
-          for (int g = 0; g < Groups; g++) {
-            for (int h = 0; h < 2; h++) {
-              bytes[p][g][h] =
-                  _mm256_add_epi8(bytes[p][g][h], byteCounts(_mm256_xor_si256(x, w[g][h])));
-            }
+  for (int t0 = 0; t0 < taps; t0 += kByteSpan) {
+    __m256i bytes[kPixels][2];
+    for (auto& pixel : bytes) pixel[0] = pixel[1] = zero;
+    for (int t = t0; t < std::min(taps, t0 + kByteSpan); t++) {
+      const uint64_t* w = weights + t * kTapWords;
+      for (int p = 0; p < kPixels; p++) {
+        const uint64_t* x = windows + (int64_t{p} * taps + t) * 2;
+        for (int h = 0; h < 2; h++) {
+          for (int nibble = 0; nibble < 2; nibble++) {
+            const __m256i xs = _mm256_set1_epi64x(static_cast<int64_t>(x[nibble]));
+            const auto* ws = reinterpret_cast<const __m256i*>(w + 8 * nibble + 4 * h);
+            const __m256i counts =
+                _mm256_shuffle_epi8(table, _mm256_xor_si256(xs, _mm256_loadu_si256(ws)));
+            bytes[p][h] = _mm256_add_epi8(bytes[p][h], counts);
           }
         }
       }
-      for (int p = 0; p < kPixels; p++) {
-        for (int g = 0; g < Groups; g++) {
-          for (int h = 0; h < 2; h++) {
-            total[p][g][h] =
-                _mm256_add_epi64(total[p][g][h], _mm256_sad_epu8(bytes[p][g][h], zero));
-          }
-        }
+    }
+    for (int p = 0; p < kPixels; p++) {
+      for (int h = 0; h < 2; h++) {
+        total[p][h] = _mm256_add_epi64(total[p][h], _mm256_sad_epu8(bytes[p][h], zero));
       }
     }
   }
   const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   for (int p = 0; p < kPixels; p++) {
-    for (int g = 0; g < Groups; g++) {
-      // Channels 0-3 in the low halves of the u64 lanes of total[..][0], 4-7 of [1]: as 8 i32.
-      const __m256i both =
-          _mm256_blend_epi32(total[p][g][0], _mm256_slli_epi64(total[p][g][1], 32), 0xaa);
-      finish(conv, block.bases[p], block.residual[p], block.out[p], (group + g) * 8,
-             _mm256_permutevar8x32_epi32(both, order));
-    }
+    // Channels 0-3 in the low halves of the u64 lanes of total[p][0], 4-7 of [1]: as 8 i32.
+    const __m256i both = _mm256_blend_epi32(total[p][0], _mm256_slli_epi64(total[p][1], 32), 0xaa);
+    finish(conv, block.bases[p], block.residual[p], block.out[p], group * 8,
+           _mm256_permutevar8x32_epi32(both, order));
   }
 }
 
+// First splits the block's windows into nibbles, each one's k rows of span words into one run of
+// k * span taps of two words (low nibbles, high ones): then every group of channels reads them.
 void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
-  const int groups = (conv.cout + 7) / 8;
-  int group = 0;
-  for (; group + 2 <= groups; group += 2) convolveGroups<2>(conv, block, group);
-  for (; group < groups; group++) convolveGroups<1>(conv, block, group);
+  thread_local std::vector<uint64_t> windows;  // reused from call to call
+  const int taps = conv.k * conv.span;
+  windows.resize(int64_t{kPixels} * taps * 2);
+  const uint64_t nibbles = 0x0f0f0f0f0f0f0f0full;
+  uint64_t* split = windows.data();
+  for (int p = 0; p < kPixels; p++) {
+    for (int ky = 0; ky < conv.k; ky++) {
+      const uint64_t* x = block.window[p] + ky * conv.rowWords;
+      for (int j = 0; j < conv.span; j++, split += 2) {
+        split[0] = x[j] & nibbles;
+        split[1] = (x[j] >> 4) & nibbles;
+      }
+    }
+  }
+  // One group of channels at a time: 2 pixels x 2 groups, or 3 or 4 pixels x 1 group, spill
+  // from the 16 ymm registers and measured slower.
+  for (int group = 0; group < (conv.cout + 7) / 8; group++) {
+    convolveGroup(conv, windows.data(), taps, group, block);
+  }
 }
 
 // The wasm packSigns: an h x w x c float tensor (c a multiple of 4) as 1-bit words, bit 1 where
@@ -293,6 +300,59 @@ void packSigns(const float* x, int h, int w, int c, uint64_t* out, int border) {
   }
 }
 
+// max(a, b) as wasm's f32x4.max gives it for every input but NaN: maxps returns its second
+// operand for +0 against -0, wasm +0; taking it both ways round and ANDing gives +0.
+inline __m256 wasmMax(__m256 a, __m256 b) {
+  return _mm256_and_ps(_mm256_max_ps(a, b), _mm256_max_ps(b, a));
+}
+
+// 8 floats at `at`, or with `Half`, 4 (the rest zero).
+template <bool Half>
+inline __m256 load(const float* at) {
+  return Half ? _mm256_castps128_ps256(_mm_loadu_ps(at)) : _mm256_loadu_ps(at);
+}
+
+// The wasm pool: over each k x k window (stride `stride`, its first cell at -padTop, -padLeft),
+// the max, or with `Average` the average over the cells inside the input, of an h x w x c tensor
+// (c a multiple of 4) into oh x ow x c. The same operations in the same order as wasm (from the
+// window's first cell, row by row, then times 1 / cells): identical outputs. Each 8 channels
+// (with `Half` the last 4) of an output pixel stay in a register over the window.
+template <bool Average, bool Half>
+inline void poolChannels(const float* x, int w, int c, int y0, int y1, int x0, int x1,
+                         __m256 inverse, float* out) {
+  __m256 acc = load<Half>(x + (int64_t{y0} * w + x0) * c);
+  for (int y = y0; y < y1; y++) {
+    for (int xx = y == y0 ? x0 + 1 : x0; xx < x1; xx++) {
+      const __m256 v = load<Half>(x + (int64_t{y} * w + xx) * c);
+      acc = Average ? _mm256_add_ps(acc, v) : wasmMax(acc, v);
+    }
+  }
+  if (Average) acc = _mm256_mul_ps(acc, inverse);
+  if (Half) {
+    _mm_storeu_ps(out, _mm256_castps256_ps128(acc));
+  } else {
+    _mm256_storeu_ps(out, acc);
+  }
+}
+
+template <bool Average>
+void pool(const float* x, int h, int w, int c, int k, int stride, int padTop, int padLeft,
+          float* out, int oh, int ow) {
+  for (int oy = 0; oy < oh; oy++) {
+    const int y0 = std::max(oy * stride - padTop, 0), y1 = std::min(oy * stride - padTop + k, h);
+    for (int ox = 0; ox < ow; ox++, out += c) {
+      const int x0 = std::max(ox * stride - padLeft, 0);
+      const int x1 = std::min(ox * stride - padLeft + k, w);
+      const __m256 inverse = _mm256_set1_ps(1.0f / static_cast<float>((y1 - y0) * (x1 - x0)));
+      int ch = 0;
+      for (; ch + 8 <= c; ch += 8) {
+        poolChannels<Average, false>(x + ch, w, c, y0, y1, x0, x1, inverse, out + ch);
+      }
+      if (ch < c) poolChannels<Average, true>(x + ch, w, c, y0, y1, x0, x1, inverse, out + ch);
+    }
+  }
+}
+
 }  // namespace avx2
 #pragma GCC pop_options
 
@@ -303,6 +363,7 @@ void packSigns(const float* x, int h, int w, int c, uint64_t* out, int border) {
 namespace avx512 {
 
 constexpr int kPixels = 4;
+constexpr int kTapWords = 8;  // a tap's words of a group of 8 output channels, one per channel
 
 // Mismatches of `Groups` groups of 8 output channels from `group` with the block's windows:
 // each input word is broadcast against 8 channels' words (XOR, VPOPCNTQ, add).
@@ -314,7 +375,7 @@ void convolveGroups(const BinaryConv& conv, const PixelBlock<kPixels>& block, in
   for (int ky = 0; ky < conv.k; ky++) {
     const int64_t row = ky * conv.rowWords;
     for (int j = 0; j < conv.span; j++) {
-      const uint64_t* tap = weights + (ky * conv.span + j) * 8;
+      const uint64_t* tap = weights + (ky * conv.span + j) * kTapWords;
       __m512i w[Groups];
       for (int g = 0; g < Groups; g++) w[g] = _mm512_loadu_si512(tap + g * conv.groupWords);
       for (int p = 0; p < kPixels; p++) {
@@ -385,8 +446,30 @@ void EnginePackSigns(const Napi::CallbackInfo& info) {
   avx2::packSigns(x, h, w, c, out, border);
 }
 
+// enginePool(memory, Int32Array [input, h, w, c, size, stride, padTop, padLeft, out, oh, ow,
+// average]): the wasm pool, max (average 0) or average pooling.
+void EnginePool(const Napi::CallbackInfo& info) {
+  static const bool avx2 = supports(kAvx2);
+  Memory memory = memoryOf(info[0], "pool");
+  const int32_t* a = int32s(info[1], 12, "pool arguments");
+  const int h = a[1], w = a[2], c = a[3], k = a[4], stride = a[5], padTop = a[6], padLeft = a[7],
+            oh = a[9], ow = a[10];
+  require(avx2, info.Env(), "pool: this CPU has no AVX2");
+  require(h > 0 && w > 0 && c > 0 && c % 4 == 0 && k > 0 && stride > 0 && oh > 0 && ow > 0,
+          info.Env(), "pool: sizes must be positive, channels a multiple of 4");
+  // Every window must hold a cell of the input: its first one starts the max or the sum.
+  require(padTop >= 0 && padLeft >= 0 && padTop < k && padLeft < k &&
+              int64_t{oh - 1} * stride - padTop < h && int64_t{ow - 1} * stride - padLeft < w,
+          info.Env(), "pool: windows outside the input");
+  const float* x = memory.at<float>(a[0], int64_t{h} * w * c, "pool input");
+  float* out = memory.at<float>(a[8], int64_t{oh} * ow * c, "pool out");
+  (a[11] != 0 ? avx2::pool<true> : avx2::pool<false>)(x, h, w, c, k, stride, padTop, padLeft, out,
+                                                      oh, ow);
+}
+
 // engineBinaryConv(isa, memory, Int32Array of the wasm binaryConv's 21 arguments), with the
-// weights at their offset in the native layout [ceil(cout / 8)][k][k][words][8 channels].
+// weights at their offset in the native layout of that instruction set (nativeBinaryWeights):
+// [ceil(cout / 8)][k][k][words][8 channels], on AVX2 [..][words][2 nibbles][8 channels].
 void EngineBinaryConv(const Napi::CallbackInfo& info) {
   static const bool avx512 = supports(kAvx512), avx2 = supports(kAvx2);
   const int isa = info[0].As<Napi::Number>().Int32Value();
@@ -394,9 +477,9 @@ void EngineBinaryConv(const Napi::CallbackInfo& info) {
   BinaryConvArgs args;
   std::memcpy(&args, int32s(info[2], 21, "binaryConv arguments"), sizeof args);
   if (isa == kAvx512 && avx512) {
-    binaryConvolution<avx512::kPixels, avx512::convolve>(memory, args);
+    binaryConvolution<avx512::kPixels, avx512::kTapWords, avx512::convolve>(memory, args);
   } else if (isa == kAvx2 && avx2) {
-    binaryConvolution<avx2::kPixels, avx2::convolve>(memory, args);
+    binaryConvolution<avx2::kPixels, avx2::kTapWords, avx2::convolve>(memory, args);
   } else {
     throw Napi::RangeError::New(info.Env(), "binaryConv: instruction set " + std::to_string(isa) +
                                                 " is not one this CPU runs (see engineIsas)");
@@ -476,24 +559,6 @@ Napi::Value EngineConvPlan(const Napi::CallbackInfo& info) {
                                         pd.dst_desc(), constants});
 }
 
-// enginePoolPlan(Int32Array [h, w, c, size, stride, oh, ow, padTop, padLeft, padBottom,
-// padRight], average): max pooling, or average pooling over the cells inside the input.
-Napi::Value EnginePoolPlan(const Napi::CallbackInfo& info) {
-  const int32_t* g = int32s(info[0], 11, "poolPlan geometry");
-  require(g[0] > 0 && g[1] > 0 && g[2] > 0 && g[3] > 0 && g[4] > 0, info.Env(),
-          "poolPlan: sizes must be positive");
-  const bool average = info[1].ToBoolean().Value();
-  OneThread oneThread;
-  dnnl::pooling_forward::desc pool(
-      dnnl::prop_kind::forward_inference,
-      average ? dnnl::algorithm::pooling_avg_exclude_padding : dnnl::algorithm::pooling_max,
-      image(g[0], g[1], g[2]), image(g[5], g[6], g[2]), {g[4], g[4]}, {g[3], g[3]},
-      {g[7], g[8]}, {g[9], g[10]});
-  dnnl::pooling_forward::primitive_desc pd(pool, cpu());
-  return wrap(info.Env(),
-              new FloatStep{dnnl::pooling_forward(pd), pd.src_desc(), pd.dst_desc(), {}});
-}
-
 // engineRun(step, memory, input, out): runs a planned float step on the engine's memory, input
 // and out given as byte offsets.
 void EngineRun(const Napi::CallbackInfo& info) {
@@ -529,8 +594,8 @@ Result OnDnnl(const Napi::CallbackInfo& info) {
 void AddEngineKernels(Napi::Env env, Napi::Object exports) {
   exports.Set("engineIsas", Napi::Function::New(env, EngineIsas));
   exports.Set("enginePackSigns", Napi::Function::New(env, EnginePackSigns));
+  exports.Set("enginePool", Napi::Function::New(env, EnginePool));
   exports.Set("engineBinaryConv", Napi::Function::New(env, EngineBinaryConv));
   exports.Set("engineConvPlan", Napi::Function::New(env, OnDnnl<Napi::Value, EngineConvPlan>));
-  exports.Set("enginePoolPlan", Napi::Function::New(env, OnDnnl<Napi::Value, EnginePoolPlan>));
   exports.Set("engineRun", Napi::Function::New(env, OnDnnl<void, EngineRun>));
 }

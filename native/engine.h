@@ -3,6 +3,6 @@
 
 #include <napi.h>
 
-// Adds engineIsas, enginePackSigns, engineBinaryConv, engineConvPlan, enginePoolPlan and
-// engineRun to `exports` (see engine.cc).
+// Adds engineIsas, enginePackSigns, enginePool, engineBinaryConv, engineConvPlan and engineRun
+// to `exports` (see engine.cc).
 void AddEngineKernels(Napi::Env env, Napi::Object exports);

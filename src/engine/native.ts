@@ -1,7 +1,7 @@
 /**
  * The packed engine's native kernels (Node only), from the addon in `native/` (`engine.cc`):
- * the 1-bit convolutions and sign packing on AVX-512 VPOPCNTDQ or AVX2, the float convolutions,
- * dense layers and pooling on oneDNN, all on one thread and on the wasm engine's own memory, so
+ * the 1-bit convolutions on AVX-512 VPOPCNTDQ or AVX2, sign packing and pooling on AVX2, the
+ * float convolutions and dense layers on oneDNN, all on one thread and on the wasm engine's own memory, so
  * that {@link PackedNet} only changes which function a step calls.
  *
  * `BIREAL_NATIVE=0` turns the addon off; `BIREAL_ENGINE_ISA=avx2` (or `avx512-vpopcntdq`) picks
@@ -22,9 +22,9 @@ type FloatStep = object;
 interface EngineAddon {
   engineIsas(): NativeIsa[];
   enginePackSigns(memory: ArrayBuffer, args: Int32Array): void;
+  enginePool(memory: ArrayBuffer, args: Int32Array): void;
   engineBinaryConv(isa: number, memory: ArrayBuffer, args: Int32Array): void;
   engineConvPlan(geometry: Int32Array, weights: Float32Array, bias: Float32Array): FloatStep;
-  enginePoolPlan(geometry: Int32Array, average: boolean): FloatStep;
   engineRun(step: FloatStep, memory: ArrayBuffer, input: number, out: number): void;
 }
 
@@ -51,7 +51,7 @@ export async function nativeIsas(): Promise<NativeIsa[]> {
   return addon.engineIsas();
 }
 
-/** The engine's output and padding geometry of a float conv or pooling. */
+/** The engine's output and padding geometry of a float conv. */
 export interface FloatGeometry {
   /** Input height, width, channels. */
   input: [number, number, number];
@@ -59,7 +59,7 @@ export interface FloatGeometry {
   stride: number;
   /** Output height, width. */
   out: [number, number];
-  /** Zero (conv) or ignored (pooling) cells: top, left, bottom, right. */
+  /** Zero cells: top, left, bottom, right. */
   padding: [number, number, number, number];
 }
 
@@ -103,7 +103,7 @@ export class NativeKernels {
 
   /**
    * The wasm binaryConv, on its arguments, except that the weights are in the layout of
-   * {@link nativeBinaryWeights}.
+   * {@link nativeBinaryWeights} for this instruction set.
    */
   binaryConv(args: number[]): () => void {
     const [isa, values] = [ISA_NUMBERS[this.isa], Int32Array.from(args)];
@@ -122,11 +122,10 @@ export class NativeKernels {
     return this.floatStep(this.addon.engineConvPlan(shape, weights, bias));
   }
 
-  /** Max pooling, or average pooling over the cells inside the input: runs on byte offsets. */
-  pool(geometry: FloatGeometry, average: boolean): (input: number, out: number) => void {
-    const { input, kernel, stride, out, padding } = geometry;
-    const shape = Int32Array.from([...input, kernel, stride, ...out, ...padding]);
-    return this.floatStep(this.addon.enginePoolPlan(shape, average));
+  /** The wasm pool (max or average), on its arguments (byte offsets as it takes them). */
+  pool(args: number[]): () => void {
+    const values = Int32Array.from(args);
+    return () => this.addon.enginePool(this.memory.buffer, values);
   }
 
   private floatStep(step: FloatStep): (input: number, out: number) => void {
@@ -135,24 +134,36 @@ export class NativeKernels {
 }
 
 /**
- * The 1-bit weights of a conv as the native kernels take them: from the wasm kernels' layout
- * ([cout][taps][words] 64-bit words, as 32-bit halves) to groups of 8 output channels,
- * [ceil(cout / 8)][taps][words][8 channels], zero past cout.
+ * The 1-bit weights of a conv as the native kernels on `isa` take them: from the wasm kernels'
+ * layout ([cout][taps][words] 64-bit words, as 32-bit halves) to groups of 8 output channels,
+ * [ceil(cout / 8)][taps][words][8 channels], zero past cout. On AVX2 each channel's word comes
+ * split into nibbles, [..][words][2][8 channels]: its low nibbles (w & 0x0f0f...), then its high
+ * ones ((w >> 4) & 0x0f0f...), the indices of the kernel's nibble lookups.
  */
 export function nativeBinaryWeights(
   words: Uint32Array,
   cout: number,
   taps: number,
   words64: number,
+  isa: NativeIsa,
 ): Uint32Array {
   const perChannel = taps * words64;
-  const out = new Uint32Array(Math.ceil(cout / 8) * perChannel * 8 * 2);
+  const split = isa === 'avx2';
+  const tapWords = split ? 16 : 8;
+  const out = new Uint32Array(Math.ceil(cout / 8) * perChannel * tapWords * 2);
   for (let co = 0; co < cout; co++) {
     for (let t = 0; t < perChannel; t++) {
       const from = (co * perChannel + t) * 2;
-      const to = (((co >> 3) * perChannel + t) * 8 + (co & 7)) * 2;
-      out[to] = words[from] as number;
-      out[to + 1] = words[from + 1] as number;
+      const to = (((co >> 3) * perChannel + t) * tapWords + (co & 7)) * 2;
+      for (const half of [0, 1]) {
+        const value = words[from + half] as number;
+        if (split) {
+          out[to + half] = value & 0x0f0f0f0f;
+          out[to + 16 + half] = (value >>> 4) & 0x0f0f0f0f;
+        } else {
+          out[to + half] = value;
+        }
+      }
     }
   }
   return out;

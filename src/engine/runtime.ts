@@ -212,7 +212,7 @@ function winogradWeights(weights: Float32Array, cin: number, cout: number): Floa
   return u;
 }
 
-/** The native kernels' description of a float conv or pooling (see {@link windowGeometry}). */
+/** The native kernels' description of a float conv (see {@link windowGeometry}). */
 function floatGeometry(
   input: Shape,
   kernel: number,
@@ -424,7 +424,7 @@ export class PackedNet {
             native === undefined
               ? arena.copy(weights.words)
               : arena.copy(
-                  nativeBinaryWeights(weights.words, op.cout, taps, Math.ceil(c / 64)),
+                  nativeBinaryWeights(weights.words, op.cout, taps, Math.ceil(c / 64), native.isa),
                   64,
                 );
           const rows = tapRanges(h, op.kernel, op.stride, gy.before, gy.out);
@@ -483,14 +483,22 @@ export class PackedNet {
           shape = [gy.out, gx.out, c];
           const out = arena.allocate(gy.out * gx.out * c * 4);
           floats.set(op.output, out);
-          const average = op.op === 'avgPool';
-          if (native !== undefined) {
-            const pool = native.pool(floatGeometry([h, w, c], op.size, op.stride, gy, gx), average);
-            run = () => pool(input, out);
-            break;
-          }
-          const args = [input, h, w, c, op.size, op.stride, gy.before, gx.before, out];
-          run = () => k.pool(...args, gy.out, gx.out, average ? 1 : 0);
+          const average = op.op === 'avgPool' ? 1 : 0;
+          const args = [
+            input,
+            h,
+            w,
+            c,
+            op.size,
+            op.stride,
+            gy.before,
+            gx.before,
+            out,
+            gy.out,
+            gx.out,
+            average,
+          ];
+          run = native?.pool(args) ?? (() => k.pool(...args));
           break;
         }
         case 'globalAvgPool': {
