@@ -11,6 +11,9 @@
 // - Sign packing (packSigns) and pooling (pool), on AVX2: identical bits (but for NaNs).
 // - Float convolutions (dense layers as 1x1 ones) on oneDNN, planned once per layer (weights
 //   reordered at load), run on one OpenMP thread: within float rounding of wasm.
+//
+// Sizes are 32-bit, their products 64-bit and checked for overflow (boundary.h), and every
+// export runs guarded: bad arguments give JavaScript errors, never a crash.
 #include "engine.h"
 
 #include <immintrin.h>
@@ -23,9 +26,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "boundary.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace {
+
+using boundary::product;
+using boundary::require;
 
 // ---- Arguments ------------------------------------------------------------------------------
 
@@ -35,16 +42,20 @@ struct Memory {
   int64_t bytes;
   Napi::Env env;
 
-  // `count` elements of T at byte offset `offset`, or a RangeError naming `what`.
+  // `count` elements of T at byte offset `offset`, aligned for T, or a RangeError naming `what`.
   template <class T>
   T* at(int64_t offset, int64_t count, const char* what) const {
-    const int64_t size = count * static_cast<int64_t>(sizeof(T));
-    if (offset < 0 || count < 0 || offset + size > bytes) {
-      throw Napi::RangeError::New(env, std::string(what) + ": bytes [" + std::to_string(offset) +
-                                           ", " + std::to_string(offset + size) +
-                                           ") outside the engine's memory of " +
+    const int64_t size = sizeof(T);
+    if (offset < 0 || count < 0 || offset > bytes || count > (bytes - offset) / size) {
+      throw Napi::RangeError::New(env, std::string(what) + ": " + std::to_string(count) + " x " +
+                                           std::to_string(size) + " bytes at byte " +
+                                           std::to_string(offset) +
+                                           ", outside the engine's memory of " +
                                            std::to_string(bytes) + " bytes");
     }
+    require(offset % alignof(T) == 0, env,
+            std::string(what) + ": byte " + std::to_string(offset) + " is not a multiple of " +
+                std::to_string(alignof(T)));
     return reinterpret_cast<T*>(data + offset);
   }
 };
@@ -67,10 +78,6 @@ const int32_t* int32s(const Napi::Value& value, size_t count, const char* what) 
                                                 std::to_string(count));
   }
   return value.As<Napi::Int32Array>().Data();
-}
-
-void require(bool ok, const Napi::Env& env, const std::string& message) {
-  if (!ok) throw Napi::RangeError::New(env, message);
 }
 
 // ---- 1-bit convolution: geometry -------------------------------------------------------------
@@ -113,33 +120,40 @@ void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
               a.border >= 0 && a.colCases > 0,
           env, "binaryConv: sizes must be positive");
   require(a.cout > 0 && a.cout % 4 == 0, env, "binaryConv: cout must be a multiple of 4");
-  const int64_t words = (a.cin + 63) / 64, wp = a.w + 2 * a.border;
-  const int64_t top = a.border - a.padTop, left = a.border - a.padLeft;  // first window
+  // In 64 bits: sums and products of 32-bit arguments.
+  const int64_t words = (int64_t{a.cin} + 63) / 64, wp = int64_t{a.w} + 2 * int64_t{a.border};
+  const int64_t top = int64_t{a.border} - a.padTop, left = int64_t{a.border} - a.padLeft;
   require(top >= 0 && left >= 0 && left + int64_t{a.ow - 1} * a.stride + a.k <= wp, env,
           "binaryConv: windows past the input's border");
   const int64_t rows = top + int64_t{a.oh - 1} * a.stride + a.k;
-  const uint64_t* input = memory.at<uint64_t>(a.input, rows * wp * words, "binaryConv input");
-  const int64_t pixels = int64_t{a.oh} * a.ow, groups = (a.cout + 7) / 8;
+  const uint64_t* input =
+      memory.at<uint64_t>(a.input, product(env, {rows, wp, words}, "binaryConv input"),
+                          "binaryConv input");
+  const int64_t pixels = int64_t{a.oh} * a.ow, groups = (int64_t{a.cout} + 7) / 8;
+  // The kernels count a group's taps and words in int.
+  const int64_t groupWords = product(env, {a.k, a.k, words, TapWords}, "binaryConv weights");
+  require(groupWords <= INT32_MAX, env, "binaryConv: kernel too large");
   const int32_t* rowCase = memory.at<int32_t>(a.rowCase, a.oh, "binaryConv rowCase");
   const int32_t* colCase = memory.at<int32_t>(a.colCase, a.ow, "binaryConv colCase");
   int64_t rowCases = 0;
   for (int i = 0; i < a.oh; i++) {
     require(rowCase[i] >= 0, env, "binaryConv: negative row case");
-    rowCases = std::max<int64_t>(rowCases, rowCase[i] + 1);
+    rowCases = std::max<int64_t>(rowCases, int64_t{rowCase[i]} + 1);
   }
   for (int i = 0; i < a.ow; i++) {
     require(colCase[i] >= 0 && colCase[i] < a.colCases, env,
             "binaryConv: column case out of range");
   }
-  const int32_t* bases =
-      memory.at<int32_t>(a.bases, rowCases * a.colCases * a.cout, "binaryConv bases");
+  const int32_t* bases = memory.at<int32_t>(
+      a.bases, product(env, {rowCases, a.colCases, a.cout}, "binaryConv bases"),
+      "binaryConv bases");
+  const int64_t outputs = product(env, {pixels, a.cout}, "binaryConv out");
   const float* residual =
-      a.residual == 0 ? nullptr
-                      : memory.at<float>(a.residual, pixels * a.cout, "binaryConv residual");
-  float* out = memory.at<float>(a.out, pixels * a.cout, "binaryConv out");
+      a.residual == 0 ? nullptr : memory.at<float>(a.residual, outputs, "binaryConv residual");
+  float* out = memory.at<float>(a.out, outputs, "binaryConv out");
   const BinaryConv conv{
-      memory.at<uint64_t>(a.weights, groups * a.k * a.k * words * TapWords, "binaryConv weights"),
-      a.k * a.k * words * TapWords,
+      memory.at<uint64_t>(a.weights, groups * groupWords, "binaryConv weights"),
+      groupWords,
       a.cout,
       a.k,
       static_cast<int>(a.k * words),
@@ -276,9 +290,9 @@ void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
 // The wasm packSigns: an h x w x c float tensor (c a multiple of 4) as 1-bit words, bit 1 where
 // x < 0, into a tensor with `border` pixels on each side (left as they are: zero).
 void packSigns(const float* x, int h, int w, int c, uint64_t* out, int border) {
-  const int words = (c + 63) / 64, wp = w + 2 * border;
+  const int64_t words = (int64_t{c} + 63) / 64, wp = int64_t{w} + 2 * int64_t{border};
   for (int y = 0; y < h; y++) {
-    uint64_t* o = out + (int64_t{y + border} * wp + border) * words;
+    uint64_t* o = out + ((int64_t{y} + border) * wp + border) * words;
     for (int px = 0; px < w; px++) {
       for (int word = 0; word < words; word++) {
         const int n = std::min(64, c - 64 * word);
@@ -338,12 +352,19 @@ inline void poolChannels(const float* x, int w, int c, int y0, int y1, int x0, i
 template <bool Average>
 void pool(const float* x, int h, int w, int c, int k, int stride, int padTop, int padLeft,
           float* out, int oh, int ow) {
+  // A window's first row (or column) and its end in 64 bits, where they can pass 2^31; clipped to
+  // the input, they are ints again.
+  const auto window = [k](int o, int stride, int pad, int size) {
+    const int64_t first = int64_t{o} * stride - pad;
+    return std::make_pair(static_cast<int>(std::max<int64_t>(first, 0)),
+                          static_cast<int>(std::min<int64_t>(first + k, size)));
+  };
   for (int oy = 0; oy < oh; oy++) {
-    const int y0 = std::max(oy * stride - padTop, 0), y1 = std::min(oy * stride - padTop + k, h);
+    const auto [y0, y1] = window(oy, stride, padTop, h);
     for (int ox = 0; ox < ow; ox++, out += c) {
-      const int x0 = std::max(ox * stride - padLeft, 0);
-      const int x1 = std::min(ox * stride - padLeft + k, w);
-      const __m256 inverse = _mm256_set1_ps(1.0f / static_cast<float>((y1 - y0) * (x1 - x0)));
+      const auto [x0, x1] = window(ox, stride, padLeft, w);
+      const float cells = static_cast<float>(int64_t{y1 - y0} * (x1 - x0));
+      const __m256 inverse = _mm256_set1_ps(1.0f / cells);
       int ch = 0;
       for (; ch + 8 <= c; ch += 8) {
         poolChannels<Average, false>(x + ch, w, c, y0, y1, x0, x1, inverse, out + ch);
@@ -439,10 +460,13 @@ void EnginePackSigns(const Napi::CallbackInfo& info) {
   require(avx2, info.Env(), "packSigns: this CPU has no AVX2");
   require(h > 0 && w > 0 && c > 0 && c % 4 == 0 && border >= 0, info.Env(),
           "packSigns: sizes must be positive, channels a multiple of 4");
-  const int64_t words = (c + 63) / 64;
-  const float* x = memory.at<float>(a[0], int64_t{h} * w * c, "packSigns input");
-  uint64_t* out = memory.at<uint64_t>(
-      a[4], int64_t{h + 2 * border} * (w + 2 * border) * words, "packSigns out");
+  const int64_t words = (int64_t{c} + 63) / 64;
+  const float* x = memory.at<float>(a[0], product(info.Env(), {h, w, c}, "packSigns input"),
+                                    "packSigns input");
+  const int64_t padded = product(
+      info.Env(), {int64_t{h} + 2 * int64_t{border}, int64_t{w} + 2 * int64_t{border}, words},
+      "packSigns out");
+  uint64_t* out = memory.at<uint64_t>(a[4], padded, "packSigns out");
   avx2::packSigns(x, h, w, c, out, border);
 }
 
@@ -461,8 +485,9 @@ void EnginePool(const Napi::CallbackInfo& info) {
   require(padTop >= 0 && padLeft >= 0 && padTop < k && padLeft < k &&
               int64_t{oh - 1} * stride - padTop < h && int64_t{ow - 1} * stride - padLeft < w,
           info.Env(), "pool: windows outside the input");
-  const float* x = memory.at<float>(a[0], int64_t{h} * w * c, "pool input");
-  float* out = memory.at<float>(a[8], int64_t{oh} * ow * c, "pool out");
+  const float* x =
+      memory.at<float>(a[0], product(info.Env(), {h, w, c}, "pool input"), "pool input");
+  float* out = memory.at<float>(a[8], product(info.Env(), {oh, ow, c}, "pool out"), "pool out");
   (a[11] != 0 ? avx2::pool<true> : avx2::pool<false>)(x, h, w, c, k, stride, padTop, padLeft, out,
                                                       oh, ow);
 }
@@ -515,8 +540,15 @@ struct FloatStep {
   std::unordered_map<int, dnnl::memory> constants;
 };
 
+// The type tag of FloatStep externals: engineRun reads no other External as one (say, another
+// addon's).
+constexpr napi_type_tag kFloatStepTag = {0x62697265616c2d65, 0x6e67696e652d7331};
+
 Napi::Value wrap(Napi::Env env, FloatStep* step) {
-  return Napi::External<FloatStep>::New(env, step, [](Napi::Env, FloatStep* s) { delete s; });
+  auto external =
+      Napi::External<FloatStep>::New(env, step, [](Napi::Env, FloatStep* s) { delete s; });
+  external.TypeTag(&kFloatStepTag);
+  return external;
 }
 
 Layout image(int64_t h, int64_t w, int64_t c) { return {{1, c, h, w}, dt::f32, tag::nhwc}; }
@@ -538,7 +570,9 @@ Napi::Value EngineConvPlan(const Napi::CallbackInfo& info) {
   const int64_t h = g[0], w = g[1], cin = g[2], k = g[3], stride = g[4], cout = g[5];
   require(h > 0 && w > 0 && cin > 0 && k > 0 && stride > 0 && cout > 0, info.Env(),
           "convPlan: sizes must be positive");
-  const float* weights = floatsOf(info[1], k * k * cin * cout, "convPlan weights");
+  const float* weights =
+      floatsOf(info[1], product(info.Env(), {k, k, cin, cout}, "convPlan weights"),
+               "convPlan weights");
   const float* bias = floatsOf(info[2], cout, "convPlan bias");
   OneThread oneThread;  // oneDNN picks its kernel for the threads it will have
   dnnl::convolution_forward::desc conv(
@@ -562,13 +596,16 @@ Napi::Value EngineConvPlan(const Napi::CallbackInfo& info) {
 // engineRun(step, memory, input, out): runs a planned float step on the engine's memory, input
 // and out given as byte offsets.
 void EngineRun(const Napi::CallbackInfo& info) {
-  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "run: not a planned step");
+  if (!info[0].IsExternal() ||
+      !info[0].As<Napi::External<FloatStep>>().CheckTypeTag(&kFloatStepTag)) {
+    throw Napi::TypeError::New(info.Env(), "run: not a planned step");
+  }
   const FloatStep& step = *info[0].As<Napi::External<FloatStep>>().Data();
   const Memory memory = memoryOf(info[1], "run");
   const auto buffer = [&](int i, const Layout& layout, const char* what) {
     const int64_t offset = info[i].As<Napi::Number>().Int64Value();
-    const int64_t bytes = static_cast<int64_t>(layout.get_size());
-    return dnnl::memory(layout, cpu(), memory.at<uint8_t>(offset, bytes, what));
+    const int64_t floats = static_cast<int64_t>(layout.get_size() / sizeof(float));
+    return dnnl::memory(layout, cpu(), memory.at<float>(offset, floats, what));
   };
   std::unordered_map<int, dnnl::memory> args = step.constants;
   args[DNNL_ARG_SRC] = buffer(2, step.input, "run input");
@@ -579,23 +616,14 @@ void EngineRun(const Napi::CallbackInfo& info) {
   stream.wait();
 }
 
-// Turns oneDNN's errors into JavaScript ones.
-template <class Result, Result (*F)(const Napi::CallbackInfo&)>
-Result OnDnnl(const Napi::CallbackInfo& info) {
-  try {
-    return F(info);
-  } catch (const dnnl::error& e) {
-    throw Napi::Error::New(info.Env(), std::string("oneDNN: ") + e.what());
-  }
-}
-
 }  // namespace
 
 void AddEngineKernels(Napi::Env env, Napi::Object exports) {
-  exports.Set("engineIsas", Napi::Function::New(env, EngineIsas));
-  exports.Set("enginePackSigns", Napi::Function::New(env, EnginePackSigns));
-  exports.Set("enginePool", Napi::Function::New(env, EnginePool));
-  exports.Set("engineBinaryConv", Napi::Function::New(env, EngineBinaryConv));
-  exports.Set("engineConvPlan", Napi::Function::New(env, OnDnnl<Napi::Value, EngineConvPlan>));
-  exports.Set("engineRun", Napi::Function::New(env, OnDnnl<void, EngineRun>));
+  using boundary::Export;
+  Export<EngineIsas>(env, exports, "engineIsas");
+  Export<EnginePackSigns>(env, exports, "enginePackSigns");
+  Export<EnginePool>(env, exports, "enginePool");
+  Export<EngineBinaryConv>(env, exports, "engineBinaryConv");
+  Export<EngineConvPlan>(env, exports, "engineConvPlan");
+  Export<EngineRun>(env, exports, "engineRun");
 }

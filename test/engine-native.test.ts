@@ -207,7 +207,7 @@ describe(
       // ...but the output past its end.
       assert.throws(
         () => addon.engineBinaryConv(0, memory, conv(4000)),
-        /binaryConv out: bytes \[4000, 4512\) outside the engine's memory of 4096 bytes/,
+        /binaryConv out: 128 x 4 bytes at byte 4000, outside the engine's memory of 4096 bytes/,
       );
       assert.throws(() => addon.engineBinaryConv(7, memory, conv(2048)), /instruction set 7/);
       assert.throws(
