@@ -8,22 +8,28 @@
 //   forward with the batch statistics, backward) run on oneDNN, with activations in NHWC and
 //   weights in tfjs' HWIO layout; oneDNN picks its kernels for the CPU at run time (AVX-512,
 //   AVX2...) and runs them on its OpenMP threads. Primitives are created once per shape and
-//   cached; weights are reordered to the layout the primitive prefers on every call (they are
-//   small next to the activations).
+//   thread count and cached; weights are reordered to the layout the primitive prefers on every
+//   call (they are small next to the activations), into memory shared by all plans.
 // - The other steps of a layer-wise training step are loops, one pass over memory each, on
 //   OpenMP threads where they are large: the sign and the estimators' gradients, the weight
 //   binarizers and their gradients, the max/avg-pool gradients, Adam's update.
+//
+// Every export checks its sizes (integers, positive, below 2^31, products that do not
+// overflow) before any arithmetic, and runs guarded (boundary.h): bad arguments give JavaScript
+// errors, never a crash. Nothing throws or allocates inside an OpenMP region.
 #include <napi.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "boundary.h"
 #include "engine.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -32,6 +38,8 @@ namespace {
 using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
+using boundary::product;
+using boundary::require;
 
 dnnl::engine& cpuEngine() {
   static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -53,15 +61,27 @@ float* floats(const Napi::Value& value, const char* what) {
 
 size_t length(const Napi::Value& value) { return value.As<Napi::Float32Array>().ElementLength(); }
 
-std::vector<int64_t> integers(const Napi::Value& value, size_t count, const char* what) {
-  if (!value.IsArray() || value.As<Napi::Array>().Length() != count) {
+// A size: an integer from `least` (1, or 0 for a padding) to 2^31 - 1, or a RangeError naming it.
+int64_t size(const Napi::Value& value, const std::string& what, int64_t least = 1) {
+  const double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : NAN;
+  require(number >= least && number <= INT32_MAX && number == std::floor(number), value.Env(),
+          what + " must be an integer from " + std::to_string(least) + " to 2^31 - 1, got " +
+              value.ToString().Utf8Value());
+  return static_cast<int64_t>(number);
+}
+
+// The sizes named `names`, in that order, from an array; paddings ("pad...") may be 0.
+std::vector<int64_t> sizes(const Napi::Value& value, const std::vector<const char*>& names,
+                           const std::string& what) {
+  if (!value.IsArray() || value.As<Napi::Array>().Length() != names.size()) {
     throw Napi::TypeError::New(value.Env(),
-                               std::string(what) + " must be an array of " + std::to_string(count));
+                               what + " must be an array of " + std::to_string(names.size()));
   }
   auto array = value.As<Napi::Array>();
-  std::vector<int64_t> out(count);
-  for (uint32_t i = 0; i < count; i++) {
-    out[i] = array.Get(i).As<Napi::Number>().Int64Value();
+  std::vector<int64_t> out(names.size());
+  for (uint32_t i = 0; i < names.size(); i++) {
+    const std::string name = names[i];
+    out[i] = size(array.Get(i), what + " " + name, name.rfind("pad", 0) == 0 ? 0 : 1);
   }
   return out;
 }
@@ -79,6 +99,10 @@ void expectLength(const Napi::Value& value, int64_t expected, const char* what) 
 // [n, h, w, cin, kh, kw, cout, oh, ow, strideH, strideW, padTop, padLeft, padBottom, padRight,
 //  dilationH, dilationW]: the geometry of one NHWC convolution with an HWIO filter.
 struct ConvShape {
+  static inline const std::vector<const char*> kNames = {
+      "n",       "h",       "w",       "cin",    "kh",      "kw",        "cout",     "oh",
+      "ow",      "strideH", "strideW", "padTop", "padLeft", "padBottom", "padRight", "dilationH",
+      "dilationW"};
   std::vector<int64_t> v;
   int64_t n() const { return v[0]; }
   int64_t h() const { return v[1]; }
@@ -98,9 +122,15 @@ struct ConvShape {
   memory::dims padAfter() const { return {v[13], v[14]}; }
   // oneDNN counts dilation from 0 (no dilation), tfjs from 1.
   memory::dims dilations() const { return {v[15] - 1, v[16] - 1}; }
-  int64_t srcSize() const { return n() * h() * w() * cin(); }
-  int64_t dstSize() const { return n() * oh() * ow() * cout(); }
-  int64_t weightsSize() const { return kh() * kw() * cin() * cout(); }
+  int64_t srcSize(const Napi::Env& env) const {
+    return product(env, {n(), h(), w(), cin()}, "conv x");
+  }
+  int64_t dstSize(const Napi::Env& env) const {
+    return product(env, {n(), oh(), ow(), cout()}, "conv y");
+  }
+  int64_t weightsSize(const Napi::Env& env) const {
+    return product(env, {kh(), kw(), cin(), cout()}, "conv w");
+  }
 };
 
 dnnl::convolution_forward::primitive_desc forwardHint(const ConvShape& s) {
@@ -116,9 +146,37 @@ struct ConvPlan {
   dnnl::primitive primitive;
   memory::desc weights;  // the primitive's weights (or diff weights) layout
   dnnl::reorder weightsReorder;
-  memory reordered;  // the weights in that layout, allocated once per plan
   bool reorderNeeded = false;
 };
+
+// Memory for the weights in a plan's layout, `bytes` of it: this thread's, shared by all its
+// plans and grown to the largest. Every call reorders the weights anyway (they change every
+// step), so a plan needs no copy of its own: with one, each batch size a layer ran at kept one
+// more (28 MB for a 3x3x512x512 conv's three plans).
+void* weightsScratch(size_t bytes) {
+  thread_local memory scratch;
+  thread_local size_t size = 0;
+  if (size < bytes) {
+    scratch = memory({{static_cast<int64_t>(bytes)}, dt::u8, tag::x}, cpuEngine());
+    size = bytes;
+  }
+  return scratch.get_data_handle();
+}
+
+// The plan for `key` in `plans` (a cache of this thread), made by `make` when missing. oneDNN
+// fixes a primitive's OpenMP threads when it creates it, so keys include the threads: a plan
+// made at 1 thread (a replica's, or an evaluation's) would run on 1 ever after. Every batch
+// size adds plans: past kMaxPlans the cache starts over (oneDNN's own primitive cache makes
+// the plans again cheaply).
+constexpr size_t kMaxPlans = 256;
+
+template <class Key, class Plan, class Make>
+Plan& cached(std::map<Key, Plan>& plans, const Key& key, Make make) {
+  auto found = plans.find(key);
+  if (found != plans.end()) return found->second;
+  if (plans.size() >= kMaxPlans) plans.clear();
+  return plans.emplace(key, make()).first->second;
+}
 
 enum class ConvKind { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 
@@ -146,18 +204,12 @@ ConvPlan makePlan(ConvKind kind, const ConvShape& s) {
   plan.reorderNeeded = plan.weights != s.userWeights();
   if (plan.reorderNeeded) {
     auto& engine = cpuEngine();
-    plan.reordered = memory(plan.weights, engine);
     plan.weightsReorder =
         kind == ConvKind::kBackwardWeights
             ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan.weights, engine, s.userWeights()))
             : dnnl::reorder(dnnl::reorder::primitive_desc(engine, s.userWeights(), engine, plan.weights));
   }
   return plan;
-}
-
-std::map<std::vector<int64_t>, ConvPlan>& convPlans() {
-  thread_local std::map<std::vector<int64_t>, ConvPlan> plans;
-  return plans;
 }
 
 // conv(kind, shape[17], x, w, y): kind 0 computes y from x and w; 1 computes x (dx) from y (dy)
@@ -167,27 +219,27 @@ void Conv(const Napi::CallbackInfo& info) {
   auto kindValue = info[0].As<Napi::Number>().Int32Value();
   if (kindValue < 0 || kindValue > 2) throw Napi::RangeError::New(env, "conv: unknown kind");
   auto kind = static_cast<ConvKind>(kindValue);
-  ConvShape s{integers(info[1], 17, "conv shape")};
+  ConvShape s{sizes(info[1], ConvShape::kNames, "conv shape")};
   float* x = floats(info[2], "conv x");
   float* w = floats(info[3], "conv w");
   float* y = floats(info[4], "conv y");
-  expectLength(info[2], s.srcSize(), "conv x");
-  expectLength(info[3], s.weightsSize(), "conv w");
-  expectLength(info[4], s.dstSize(), "conv y");
+  expectLength(info[2], s.srcSize(env), "conv x");
+  expectLength(info[3], s.weightsSize(env), "conv w");
+  expectLength(info[4], s.dstSize(env), "conv y");
 
   std::vector<int64_t> key = s.v;
-  key.push_back(kindValue);
-  auto& plans = convPlans();
-  auto found = plans.find(key);
-  if (found == plans.end()) found = plans.emplace(key, makePlan(kind, s)).first;
-  ConvPlan& plan = found->second;
+  key.insert(key.end(), {kindValue, omp_get_max_threads()});
+  thread_local std::map<std::vector<int64_t>, ConvPlan> plans;
+  const ConvPlan& plan = cached(plans, key, [&] { return makePlan(kind, s); });
 
   auto& engine = cpuEngine();
   auto& stream = cpuStream();
   memory src(s.src(), engine, x);
   memory dst(s.dst(), engine, y);
   memory user(s.userWeights(), engine, w);
-  memory weights = plan.reorderNeeded ? plan.reordered : user;
+  memory weights = plan.reorderNeeded
+                       ? memory(plan.weights, engine, weightsScratch(plan.weights.get_size()))
+                       : user;
   if (kind == ConvKind::kForward) {
     if (plan.reorderNeeded) plan.weightsReorder.execute(stream, user, weights);
     plan.primitive.execute(stream,
@@ -206,7 +258,7 @@ void Conv(const Napi::CallbackInfo& info) {
 
 // ---- Batch normalization --------------------------------------------------------------------
 
-// [rows (n*h*w), channels] with epsilon: the key of a cached batch-norm pair.
+// A cached batch-norm pair, by [rows (n*h*w), channels], epsilon and threads.
 struct BatchNormPlan {
   dnnl::batch_normalization_forward forward;
   dnnl::batch_normalization_backward backward;
@@ -219,11 +271,7 @@ memory::desc rowsByChannels(int64_t rows, int64_t channels) {
   return {{rows, channels, 1, 1}, dt::f32, tag::nhwc};
 }
 
-BatchNormPlan& batchNormPlan(int64_t rows, int64_t channels, float epsilon) {
-  thread_local std::map<std::tuple<int64_t, int64_t, float>, BatchNormPlan> plans;
-  auto key = std::make_tuple(rows, channels, epsilon);
-  auto found = plans.find(key);
-  if (found != plans.end()) return found->second;
+BatchNormPlan makeBatchNormPlan(int64_t rows, int64_t channels, float epsilon) {
   auto data = rowsByChannels(rows, channels);
   auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
   dnnl::batch_normalization_forward::desc forwardDesc(dnnl::prop_kind::forward_training, data,
@@ -233,22 +281,35 @@ BatchNormPlan& batchNormPlan(int64_t rows, int64_t channels, float epsilon) {
                                                         epsilon, flags);
   dnnl::batch_normalization_backward::primitive_desc backwardPd(backwardDesc, cpuEngine(),
                                                                 forwardPd);
-  BatchNormPlan plan{dnnl::batch_normalization_forward(forwardPd),
-                     dnnl::batch_normalization_backward(backwardPd), forwardPd.mean_desc(),
-                     forwardPd.weights_desc()};
-  return plans.emplace(key, std::move(plan)).first->second;
+  return {dnnl::batch_normalization_forward(forwardPd),
+          dnnl::batch_normalization_backward(backwardPd), forwardPd.mean_desc(),
+          forwardPd.weights_desc()};
 }
 
+// Epsilon, a key of the plans: NaN would break the map's ordering.
+float batchNormEpsilon(const Napi::Value& value) {
+  const float epsilon = value.As<Napi::Number>().FloatValue();
+  require(epsilon >= 0 && std::isfinite(epsilon), value.Env(),
+          "batchNorm epsilon must be a finite number >= 0");
+  return epsilon;
+}
+
+BatchNormPlan& batchNormPlan(int64_t rows, int64_t channels, float epsilon) {
+  thread_local std::map<std::tuple<int64_t, int64_t, float, int>, BatchNormPlan> plans;
+  auto key = std::make_tuple(rows, channels, epsilon, omp_get_max_threads());
+  return cached(plans, key, [&] { return makeBatchNormPlan(rows, channels, epsilon); });
+}
 
 // batchNormForward(rows, channels, epsilon, x, gamma, beta, y, mean, variance): training-mode
 // batch normalization of x [rows, channels] with the batch's mean and (biased) variance, which
 // are written out.
 void BatchNormForward(const Napi::CallbackInfo& info) {
-  int64_t rows = info[0].As<Napi::Number>().Int64Value();
-  int64_t channels = info[1].As<Napi::Number>().Int64Value();
-  float epsilon = info[2].As<Napi::Number>().FloatValue();
-  expectLength(info[3], rows * channels, "batchNorm x");
-  expectLength(info[6], rows * channels, "batchNorm y");
+  const int64_t rows = size(info[0], "batchNorm rows");
+  const int64_t channels = size(info[1], "batchNorm channels");
+  const float epsilon = batchNormEpsilon(info[2]);
+  const int64_t elements = product(info.Env(), {rows, channels}, "batchNorm x");
+  expectLength(info[3], elements, "batchNorm x");
+  expectLength(info[6], elements, "batchNorm y");
   for (int i : {4, 5, 7, 8}) expectLength(info[i], channels, "batchNorm per-channel vector");
   auto& plan = batchNormPlan(rows, channels, epsilon);
   auto data = rowsByChannels(rows, channels);
@@ -265,10 +326,11 @@ void BatchNormForward(const Napi::CallbackInfo& info) {
 
 // batchNormBackward(rows, channels, epsilon, x, dy, gamma, mean, variance, dx, dGamma, dBeta).
 void BatchNormBackward(const Napi::CallbackInfo& info) {
-  int64_t rows = info[0].As<Napi::Number>().Int64Value();
-  int64_t channels = info[1].As<Napi::Number>().Int64Value();
-  float epsilon = info[2].As<Napi::Number>().FloatValue();
-  for (int i : {3, 4, 8}) expectLength(info[i], rows * channels, "batchNorm activation");
+  const int64_t rows = size(info[0], "batchNorm rows");
+  const int64_t channels = size(info[1], "batchNorm channels");
+  const float epsilon = batchNormEpsilon(info[2]);
+  const int64_t elements = product(info.Env(), {rows, channels}, "batchNorm x");
+  for (int i : {3, 4, 8}) expectLength(info[i], elements, "batchNorm activation");
   for (int i : {5, 6, 7, 9, 10}) expectLength(info[i], channels, "batchNorm per-channel vector");
   auto& plan = batchNormPlan(rows, channels, epsilon);
   auto data = rowsByChannels(rows, channels);
@@ -342,15 +404,24 @@ std::vector<float> columnMeanAbs(const float* w, int64_t rows, int64_t columns) 
   return scale;
 }
 
+// The columns of the weights (`w`, of n elements): a size that divides n.
+int64_t columnsOf(const Napi::Value& value, int64_t n, const std::string& what) {
+  const int64_t columns = size(value, what + " columns");
+  require(n % columns == 0, value.Env(),
+          what + " columns (" + std::to_string(columns) + ") must divide the " +
+              std::to_string(n) + " weights");
+  return columns;
+}
+
 // binarizeWeight(scaled, columns, w, wb): wb = sign(w), times each output channel's mean |w|
 // when scaled is true.
 void BinarizeWeight(const Napi::CallbackInfo& info) {
   bool scaled = info[0].As<Napi::Boolean>().Value();
-  int64_t columns = info[1].As<Napi::Number>().Int64Value();
   const float* w = floats(info[2], "binarizeWeight w");
   float* wb = floats(info[3], "binarizeWeight wb");
   int64_t n = static_cast<int64_t>(length(info[2]));
   expectLength(info[3], n, "binarizeWeight wb");
+  int64_t columns = columnsOf(info[1], n, "binarizeWeight");
   int64_t rows = n / columns;
   std::vector<float> scale = scaled ? columnMeanAbs(w, rows, columns) : std::vector<float>(columns, 1.0f);
   for (int64_t r = 0; r < rows; r++) {
@@ -365,13 +436,13 @@ void BinarizeWeight(const Napi::CallbackInfo& info) {
 // dWb * mean|w| * 1{|w| < 1} (the paper's magnitude-aware gradient) or dWb * 1{|w| <= 1}.
 void WeightGradient(const Napi::CallbackInfo& info) {
   bool magnitudeAware = info[0].As<Napi::Boolean>().Value();
-  int64_t columns = info[1].As<Napi::Number>().Int64Value();
   const float* dWb = floats(info[2], "weightGradient dWb");
   const float* w = floats(info[3], "weightGradient w");
   float* dW = floats(info[4], "weightGradient dW");
   int64_t n = static_cast<int64_t>(length(info[2]));
   expectLength(info[3], n, "weightGradient w");
   expectLength(info[4], n, "weightGradient dW");
+  int64_t columns = columnsOf(info[1], n, "weightGradient");
   int64_t rows = n / columns;
   if (magnitudeAware) {
     std::vector<float> scale = columnMeanAbs(w, rows, columns);
@@ -390,6 +461,8 @@ void WeightGradient(const Napi::CallbackInfo& info) {
 
 // [n, h, w, c, oh, ow, kh, kw, strideH, strideW, padTop, padLeft]: one NHWC pooling.
 struct PoolShape {
+  static inline const std::vector<const char*> kNames = {
+      "n", "h", "w", "c", "oh", "ow", "kh", "kw", "strideH", "strideW", "padTop", "padLeft"};
   std::vector<int64_t> v;
   int64_t n() const { return v[0]; }
   int64_t h() const { return v[1]; }
@@ -397,30 +470,38 @@ struct PoolShape {
   int64_t c() const { return v[3]; }
   int64_t oh() const { return v[4]; }
   int64_t ow() const { return v[5]; }
+  int64_t inputSize(const Napi::Env& env) const {
+    return product(env, {n(), h(), w(), c()}, "pool x");
+  }
+  int64_t outputSize(const Napi::Env& env) const {
+    return product(env, {n(), oh(), ow(), c()}, "pool dy");
+  }
 };
 
 // maxPoolGrad(shape[12], dy, x, dx): each output's gradient goes to the first maximal input of
 // its window (row-major order, padding excluded), as tfjs' cpu backend and TensorFlow do.
 void MaxPoolGrad(const Napi::CallbackInfo& info) {
-  PoolShape s{integers(info[0], 12, "maxPoolGrad shape")};
+  PoolShape s{sizes(info[0], PoolShape::kNames, "maxPoolGrad shape")};
   const float* dy = floats(info[1], "maxPoolGrad dy");
   const float* x = floats(info[2], "maxPoolGrad x");
   float* dx = floats(info[3], "maxPoolGrad dx");
-  expectLength(info[1], s.n() * s.oh() * s.ow() * s.c(), "maxPoolGrad dy");
-  expectLength(info[2], s.n() * s.h() * s.w() * s.c(), "maxPoolGrad x");
-  expectLength(info[3], s.n() * s.h() * s.w() * s.c(), "maxPoolGrad dx");
+  expectLength(info[1], s.outputSize(info.Env()), "maxPoolGrad dy");
+  expectLength(info[2], s.inputSize(info.Env()), "maxPoolGrad x");
+  expectLength(info[3], s.inputSize(info.Env()), "maxPoolGrad dx");
+  require(s.h() * s.w() <= INT32_MAX, info.Env(), "maxPoolGrad: h * w must be below 2^31");
   const int64_t kh = s.v[6], kw = s.v[7], sh = s.v[8], sw = s.v[9], top = s.v[10], left = s.v[11];
   const int64_t h = s.h(), w = s.w(), c = s.c(), oh = s.oh(), ow = s.ow();
+  // Per thread, per channel: the best value so far and the pixel (r * w + q) it came from,
+  // allocated before the parallel region (an exception inside one would end the process).
+  std::vector<float> bestValues(omp_get_max_threads() * c);
+  std::vector<int32_t> bestPixels(omp_get_max_threads() * c);
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < s.n(); b++) {
     const float* xb = x + b * h * w * c;
     float* dxb = dx + b * h * w * c;
     std::fill(dxb, dxb + h * w * c, 0.0f);
-    // Per channel: the best value so far and the pixel (r * w + q) it came from.
-    std::vector<float> bestValue(c);
-    std::vector<int32_t> bestPixel(c);
-    float* __restrict value = bestValue.data();
-    int32_t* __restrict pixel = bestPixel.data();
+    float* __restrict value = bestValues.data() + omp_get_thread_num() * c;
+    int32_t* __restrict pixel = bestPixels.data() + omp_get_thread_num() * c;
     for (int64_t i = 0; i < oh; i++) {
       for (int64_t j = 0; j < ow; j++) {
         bool first = true;
@@ -458,11 +539,11 @@ void MaxPoolGrad(const Napi::CallbackInfo& info) {
 // avgPoolGrad(shape[12], dy, dx): each output's gradient spread evenly over its window, divided
 // by the window's full size (as tfjs' kernels do, padding included in the count).
 void AvgPoolGrad(const Napi::CallbackInfo& info) {
-  PoolShape s{integers(info[0], 12, "avgPoolGrad shape")};
+  PoolShape s{sizes(info[0], PoolShape::kNames, "avgPoolGrad shape")};
   const float* dy = floats(info[1], "avgPoolGrad dy");
   float* dx = floats(info[2], "avgPoolGrad dx");
-  expectLength(info[1], s.n() * s.oh() * s.ow() * s.c(), "avgPoolGrad dy");
-  expectLength(info[2], s.n() * s.h() * s.w() * s.c(), "avgPoolGrad dx");
+  expectLength(info[1], s.outputSize(info.Env()), "avgPoolGrad dy");
+  expectLength(info[2], s.inputSize(info.Env()), "avgPoolGrad dx");
   const int64_t kh = s.v[6], kw = s.v[7], sh = s.v[8], sw = s.v[9], top = s.v[10], left = s.v[11];
   const int64_t h = s.h(), w = s.w(), c = s.c(), oh = s.oh(), ow = s.ow();
   const float scale = 1.0f / static_cast<float>(kh * kw);
@@ -550,36 +631,28 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// setThreads(n): the OpenMP threads of every later kernel on this thread.
+// setThreads(n): the OpenMP threads of every later kernel on this thread (at most 1024: more
+// is a mistake, which OpenMP would find only when it failed to start them).
 void SetThreads(const Napi::CallbackInfo& info) {
-  int threads = info[0].As<Napi::Number>().Int32Value();
-  if (threads < 1) throw Napi::RangeError::New(info.Env(), "setThreads: need at least 1 thread");
-  omp_set_num_threads(threads);
-}
-
-// Errors of oneDNN (unsupported shapes, out of memory) become JavaScript errors.
-template <void (*F)(const Napi::CallbackInfo&)>
-void Guarded(const Napi::CallbackInfo& info) {
-  try {
-    F(info);
-  } catch (const dnnl::error& e) {
-    throw Napi::Error::New(info.Env(), std::string("oneDNN: ") + e.what());
-  }
+  const int64_t threads = size(info[0], "setThreads threads");
+  require(threads <= 1024, info.Env(), "setThreads threads must be at most 1024");
+  omp_set_num_threads(static_cast<int>(threads));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("conv", Napi::Function::New(env, Guarded<Conv>));
-  exports.Set("batchNormForward", Napi::Function::New(env, Guarded<BatchNormForward>));
-  exports.Set("batchNormBackward", Napi::Function::New(env, Guarded<BatchNormBackward>));
-  exports.Set("sign", Napi::Function::New(env, Sign));
-  exports.Set("estimatorGradient", Napi::Function::New(env, EstimatorGradient));
-  exports.Set("binarizeWeight", Napi::Function::New(env, BinarizeWeight));
-  exports.Set("weightGradient", Napi::Function::New(env, WeightGradient));
-  exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
-  exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
-  exports.Set("adam", Napi::Function::New(env, Adam));
-  exports.Set("info", Napi::Function::New(env, Info));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  using boundary::Export;
+  Export<Conv>(env, exports, "conv");
+  Export<BatchNormForward>(env, exports, "batchNormForward");
+  Export<BatchNormBackward>(env, exports, "batchNormBackward");
+  Export<Sign>(env, exports, "sign");
+  Export<EstimatorGradient>(env, exports, "estimatorGradient");
+  Export<BinarizeWeight>(env, exports, "binarizeWeight");
+  Export<WeightGradient>(env, exports, "weightGradient");
+  Export<MaxPoolGrad>(env, exports, "maxPoolGrad");
+  Export<AvgPoolGrad>(env, exports, "avgPoolGrad");
+  Export<Adam>(env, exports, "adam");
+  Export<Info>(env, exports, "info");
+  Export<SetThreads>(env, exports, "setThreads");
   AddEngineKernels(env, exports);
   return exports;
 }
