@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../src/backend/index.js';
+import { nativeInfo } from '../src/backend/native.js';
 import { createModel } from '../src/models/index.js';
 import { createMeasuredTrainStep } from '../src/train/step.js';
 import { createOptimizer } from '../src/train/optimizer.js';
@@ -277,6 +278,30 @@ describe('data-parallel training', () => {
     assert.throws(() => group.step(images, labels), /batch of 1 cannot be split over 2 replicas/);
     await group.close();
     tf.dispose([images, labels]);
+    model.dispose();
+  });
+
+  it('gives this thread its native threads back when a replica fails to start', async () => {
+    // A layer class known to this thread only: the replica cannot build the model.
+    class MainThreadOnly extends tfl.layers.Layer {
+      static className = 'MainThreadOnly';
+    }
+    tf.serialization.registerClass(MainThreadOnly);
+    const input = tfl.input({ shape: [4, 4, 3] });
+    const x = new MainThreadOnly({}).apply(input) as tfl.SymbolicTensor;
+    const flat = tfl.layers.flatten().apply(x) as tfl.SymbolicTensor;
+    const logits = tfl.layers.dense({ units: 6 }).apply(flat) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: logits });
+    const threads = nativeInfo()?.threads;
+    await assert.rejects(
+      createDataParallelTrainStep(
+        model,
+        createOptimizer({ type: 'adam', lr: 0.01, weightDecay: 0 }, 1e-3),
+        { replicas: 2 },
+      ),
+      /replica failed: .*MainThreadOnly/,
+    );
+    assert.equal(nativeInfo()?.threads, threads);
     model.dispose();
   });
 

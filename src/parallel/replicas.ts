@@ -108,10 +108,30 @@ export async function createDataParallelTrainStep(
   if (!Number.isInteger(replicas) || replicas < 1) {
     throw new Error(`replicas must be a positive integer, got ${replicas}`);
   }
-  const group = createSharedGroup(replicas, Math.min(model.countParams(), 1 << 22));
-  // The replicas share the cores: each runs its native kernels (if any) on one thread.
+  // The replicas share the cores: each runs its native kernels (if any) on one thread, this one
+  // until close() or a failed set-up.
   const nativeThreads = nativeInfo()?.threads;
+  const restoreThreads = () => {
+    if (nativeThreads !== undefined) setNativeThreads(nativeThreads);
+  };
   if (replicas > 1) setNativeThreads(1);
+  try {
+    return await startReplicas(model, optimizer, replicas, stepOptions, restoreThreads);
+  } catch (error) {
+    restoreThreads();
+    throw error;
+  }
+}
+
+/** The set-up of {@link createDataParallelTrainStep}; `close()` calls `restoreThreads`. */
+async function startReplicas(
+  model: tfl.LayersModel,
+  optimizer: ScheduledOptimizer,
+  replicas: number,
+  stepOptions: TrainStepOptions,
+  restoreThreads: () => void,
+): Promise<DataParallelTrainStep> {
+  const group = createSharedGroup(replicas, Math.min(model.countParams(), 1 << 22));
   const optimizerWeights = await optimizer.getWeights();
   const workers = Array.from(
     { length: replicas - 1 },
@@ -202,7 +222,7 @@ export async function createDataParallelTrainStep(
         }),
       );
       errors.forEach((e) => e.port1.close());
-      if (nativeThreads !== undefined) setNativeThreads(nativeThreads);
+      restoreThreads();
     },
   };
 }
