@@ -57,10 +57,11 @@ function closestDecision(model: tfl.LayersModel, images: tf.Tensor4D): number {
       closest = Math.min(closest, tf.min(tf.abs(x)).dataSync()[0] as number);
       return;
     }
-    const config = layer.getConfig() as { poolSize: number[]; strides: number[] };
+    const config = layer.getConfig() as { poolSize: number[]; strides: number[]; padding: string };
+    assert.equal(config.padding, 'same', 'the windows below are those of same padding');
     const [k, stride] = [config.poolSize[0] as number, config.strides[0] as number];
     const [n, h, w, c] = x.shape;
-    const [oh, ow] = [Math.ceil(h / stride), Math.ceil(w / stride)]; // 'same' padding
+    const [oh, ow] = [Math.ceil(h / stride), Math.ceil(w / stride)];
     const top = Math.floor(Math.max((oh - 1) * stride + k - h, 0) / 2);
     const left = Math.floor(Math.max((ow - 1) * stride + k - w, 0) / 2);
     const data = x.dataSync();
