@@ -396,9 +396,16 @@ void EstimatorGradient(const Napi::CallbackInfo& info) {
 // each column (output channel): the scale of the scaled and magnitude-aware binarizers.
 std::vector<float> columnMeanAbs(const float* w, int64_t rows, int64_t columns) {
   std::vector<float> scale(columns, 0.0f);
-  for (int64_t r = 0; r < rows; r++) {
-    const float* row = w + r * columns;
-    for (int64_t c = 0; c < columns; c++) scale[c] += std::fabs(row[c]);
+  float* sums = scale.data();
+  // Each thread sums its own range of columns, every column over the rows in order.
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t first = columns * thread / threads, last = columns * (thread + 1) / threads;
+    for (int64_t r = 0; r < rows; r++) {
+      const float* row = w + r * columns;
+      for (int64_t c = first; c < last; c++) sums[c] += std::fabs(row[c]);
+    }
   }
   for (auto& s : scale) s /= static_cast<float>(rows);
   return scale;
@@ -424,10 +431,12 @@ void BinarizeWeight(const Napi::CallbackInfo& info) {
   int64_t columns = columnsOf(info[1], n, "binarizeWeight");
   int64_t rows = n / columns;
   std::vector<float> scale = scaled ? columnMeanAbs(w, rows, columns) : std::vector<float>(columns, 1.0f);
+  const float* s = scale.data();
+#pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t c = 0; c < columns; c++) {
       int64_t i = r * columns + c;
-      wb[i] = w[i] < 0.0f ? -scale[c] : scale[c];
+      wb[i] = w[i] < 0.0f ? -s[c] : s[c];
     }
   }
 }
@@ -446,14 +455,21 @@ void WeightGradient(const Napi::CallbackInfo& info) {
   int64_t rows = n / columns;
   if (magnitudeAware) {
     std::vector<float> scale = columnMeanAbs(w, rows, columns);
+    const float* s = scale.data();
+#pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
       for (int64_t c = 0; c < columns; c++) {
         int64_t i = r * columns + c;
-        dW[i] = std::fabs(w[i]) < 1.0f ? dWb[i] * scale[c] : 0.0f;
+        const float g = dWb[i] * s[c];  // computed either way, so that the select vectorizes
+        dW[i] = std::fabs(w[i]) < 1.0f ? g : 0.0f;
       }
     }
   } else {
-    for (int64_t i = 0; i < n; i++) dW[i] = std::fabs(w[i]) <= 1.0f ? dWb[i] : 0.0f;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+      const float g = dWb[i];
+      dW[i] = std::fabs(w[i]) <= 1.0f ? g : 0.0f;
+    }
   }
 }
 
@@ -569,6 +585,30 @@ void AvgPoolGrad(const Napi::CallbackInfo& info) {
   }
 }
 
+// ---- Sums ----------------------------------------------------------------------------------------
+
+// add(out, x0, x1, ...): out = x0 + x1 + ..., element-wise in that order (tfjs' Add and AddN of
+// same-shape tensors, with the same float results), on the OpenMP threads: the residual sums of
+// the forward pass and the gradients' sums of the backward pass, one pass over memory each.
+void Add(const Napi::CallbackInfo& info) {
+  require(info.Length() >= 3, info.Env(), "add: needs out and at least 2 inputs");
+  float* out = floats(info[0], "add out");
+  const int64_t n = static_cast<int64_t>(length(info[0]));
+  std::vector<const float*> inputs;
+  for (size_t k = 1; k < info.Length(); k++) {
+    expectLength(info[k], n, "add input");
+    inputs.push_back(floats(info[k], "add input"));
+  }
+  const float* const* x = inputs.data();
+  const int64_t count = static_cast<int64_t>(inputs.size());
+#pragma omp parallel for schedule(static) if (n >= (1 << 16))
+  for (int64_t i = 0; i < n; i++) {
+    float sum = x[0][i];
+    for (int64_t k = 1; k < count; k++) sum += x[k][i];
+    out[i] = sum;
+  }
+}
+
 // ---- Optimizer ---------------------------------------------------------------------------------
 
 // adam(hyper[6], value, m, v, g, newValue, newM, newV): one step of tfjs' Adam, in one pass and
@@ -650,6 +690,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<WeightGradient>(env, exports, "weightGradient");
   Export<MaxPoolGrad>(env, exports, "maxPoolGrad");
   Export<AvgPoolGrad>(env, exports, "avgPoolGrad");
+  Export<Add>(env, exports, "add");
   Export<Adam>(env, exports, "adam");
   Export<Info>(env, exports, "info");
   Export<SetThreads>(env, exports, "setThreads");

@@ -370,6 +370,26 @@ describe(
       });
     });
 
+    test('Add and AddN of same-shape tensors equal the cpu backend exactly; broadcasts fall back', async () => {
+      // 2^17 elements: past the size where the sum runs on the OpenMP threads.
+      const shape = [2, 64, 32, 32];
+      const [native, cpu] = await bothBackends(() => {
+        const [a, b, c] = [5000, 5001, 5002].map((seed) =>
+          tf.tensor(random(size(shape), seed), shape),
+        );
+        const row = tf.tensor1d(random(32, 5003));
+        return [
+          tf.add(a as tf.Tensor, b as tf.Tensor),
+          tf.addN([a as tf.Tensor, b as tf.Tensor, c as tf.Tensor]),
+          tf.add(a as tf.Tensor, row),
+          tf.add(tf.cast(a as tf.Tensor, 'int32'), tf.cast(b as tf.Tensor, 'int32')),
+        ];
+      });
+      ['add', 'addN', 'broadcast add', 'int32 add'].forEach((what, k) =>
+        assert.deepEqual(native[k], cpu[k], what),
+      );
+    });
+
     describe('NATIVE_KERNELS match tfjs ops and float64 references', () => {
       const epsilon = 1e-3;
       const BN_SHAPES: Shape4[] = [

@@ -6,7 +6,8 @@
  * wasm stays the tensor store: each kernel gets Float32Array views of the wasm heap and works
  * in place there, without copies. Replaced or added on the wasm backend:
  * - `Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter` (float32, NHWC, any padding,
- *   stride and dilation), on oneDNN; `MaxPoolGrad` and `AvgPoolGrad`, as OpenMP loops;
+ *   stride and dilation), on oneDNN; `MaxPoolGrad`, `AvgPoolGrad`, and `Add`, `AddN` of
+ *   same-shape tensors, as OpenMP loops;
  * - {@link NATIVE_KERNELS}, the per-block steps of layer-wise training (`src/backprop`):
  *   batch normalization's training forward (with the batch statistics) and backward, the sign
  *   and the estimators' gradients, the weight binarizers and their gradients; Adam's update.
@@ -54,6 +55,7 @@ interface Addon {
   ): void;
   maxPoolGrad(shape: number[], dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   avgPoolGrad(shape: number[], dy: Float32Array, dx: Float32Array): void;
+  add(out: Float32Array, ...inputs: Float32Array[]): void;
   adam(hyper: number[], ...buffers: Float32Array[]): void;
   info(): NativeInfo;
   setThreads(threads: number): void;
@@ -339,6 +341,26 @@ function adam(lib: Addon): KernelFunc {
   };
 }
 
+/**
+ * tfjs' `Add` and `AddN` of same-shape float32 tensors on the addon's threads (wasm runs them on
+ * one); a broadcast or another dtype goes to wasm's own kernel.
+ */
+function add(lib: Addon, fallback: KernelFunc | undefined, name: string): KernelFunc {
+  return (args) => {
+    const inputs = Object.values(args.inputs) as TensorInfo[];
+    const [first] = inputs as [TensorInfo];
+    const sameShape = (t: TensorInfo) => tf.util.arraysEqual(t.shape, first.shape);
+    if (!inputs.every((t) => t.dtype === 'float32' && sameShape(t))) {
+      if (fallback === undefined) throw new Error(`${name}: no wasm kernel to fall back on`);
+      return fallback(args);
+    }
+    const wasm = args.backend as WasmBackend;
+    const out = wasm.makeOutput(first.shape, 'float32');
+    lib.add(heap(wasm, out), ...inputs.map((t) => heap(wasm, t)));
+    return out;
+  };
+}
+
 /** The addon's 12-number description of a pooling (see `PoolShape` in the addon). */
 function poolShape(info: backend_util.Conv2DInfo): number[] {
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
@@ -408,6 +430,7 @@ export async function registerNativeKernels(backendName: string): Promise<boolea
   ] as const) {
     replaceKernel(name, nativeOrFallback(kernel, original(name), name));
   }
+  for (const name of ['Add', 'AddN']) replaceKernel(name, add(lib, original(name), name));
   replaceKernel(NATIVE_KERNELS.batchNormTraining, batchNormTraining(lib));
   replaceKernel(NATIVE_KERNELS.batchNormGrad, batchNormGrad(lib));
   replaceKernel(NATIVE_KERNELS.sign, sign(lib));
