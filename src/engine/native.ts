@@ -1,8 +1,8 @@
 /**
  * The packed engine's native kernels (Node only), from the addon in `native/` (`engine.cc`):
  * the 1-bit convolutions on AVX-512 VPOPCNTDQ or AVX2, sign packing and pooling on AVX2, the
- * float convolutions and dense layers on oneDNN, all on one thread and on the wasm engine's own memory, so
- * that {@link PackedNet} only changes which function a step calls.
+ * float convolutions and dense layers on oneDNN, all on one thread and on the wasm engine's own
+ * memory, so that {@link PackedNet} only changes which function a step calls.
  *
  * `BIREAL_NATIVE=0` turns the addon off; `BIREAL_ENGINE_ISA=avx2` (or `avx512-vpopcntdq`) picks
  * the 1-bit kernels' instruction set instead of the best this CPU has.
