@@ -60,4 +60,22 @@ describe('bireal train / eval arguments', () => {
       error.mock.restore();
     }
   });
+
+  it("prints each command's usage for --help and -h, and exits 0", async () => {
+    const log = mock.method(console, 'log', () => undefined);
+    try {
+      for (const [args, usage] of [
+        [['train', '--help'], 'usage: bireal train --config FILE'],
+        [['eval', '-h'], 'usage: bireal eval'],
+        [['data', 'fetch', '--help'], 'usage: bireal data fetch NAME'],
+        [['summary', '--help'], 'usage: bireal <command>'],
+      ] as const) {
+        log.mock.resetCalls();
+        assert.equal(await main([...args]), 0, args.join(' '));
+        assert.ok(String(log.mock.calls[0]?.arguments[0]).startsWith(usage), args.join(' '));
+      }
+    } finally {
+      log.mock.restore();
+    }
+  });
 });

@@ -136,14 +136,32 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   },
 };
 
+/** The usage of the commands that have their own (the others are described in USAGE only). */
+const COMMAND_USAGE: Record<string, string> = {
+  data: dataUsage,
+  train: trainUsage,
+  eval: evalUsage,
+  experiment: experimentUsage,
+  report: reportUsage,
+  export: exportUsage,
+  infer: inferUsage,
+};
+
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h';
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === undefined || isHelp(command) || command === 'help') {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
   }
   const run = COMMANDS[command];
+  if (run !== undefined && rest.some(isHelp)) {
+    const own = COMMAND_USAGE[command];
+    console.log(own === undefined ? USAGE : `usage: bireal ${own.trim()}`);
+    return 0;
+  }
   try {
     if (run === undefined) throw new UsageError(`unknown command '${command}'`);
     await run(rest);

@@ -20,7 +20,12 @@ import {
   type TrainStepOptions,
 } from '../train/step.js';
 import { currentLearningRate, type ScheduledOptimizer } from '../train/optimizer.js';
-import { describeNative, nativeInfo, setNativeThreads } from '../backend/native.js';
+import {
+  describeNative,
+  nativeInfo,
+  nativeTrainingKernels,
+  setNativeThreads,
+} from '../backend/native.js';
 import {
   ReplicaFailedError,
   SharedMemoryCollective,
@@ -41,6 +46,12 @@ export interface InitMessage {
   rank: number;
   errors: MessagePort;
   backend: string;
+  /**
+   * Whether this thread trains on the native kernels: every replica must, or must not, so that
+   * all apply bit-identical updates to their copies of the weights (copies updated by different
+   * arithmetic drift apart, and a resumed run, which starts them equal, would take another path).
+   */
+  native: boolean;
   topology: string;
   weights: Values[];
   optimizer: {
@@ -141,6 +152,7 @@ async function startReplicas(
   const errors = workers.map(() => new MessageChannel());
   const state = {
     backend: tf.getBackend(),
+    native: nativeTrainingKernels(),
     topology: model.toJSON(null, true) as string,
     weights: model.getWeights().map(values),
     optimizer: {
@@ -169,7 +181,9 @@ async function startReplicas(
     await Promise.all(workers.map((w) => w.terminate()));
     throw error;
   } finally {
-    tf.dispose(optimizerWeights.map((w) => w.tensor));
+    // getWeights() returns the optimizer's own slot variables (Adam's moments, momentum's
+    // accumulators) beside a fresh iteration count: only that one is ours to free.
+    tf.dispose(optimizerWeights.map((w) => w.tensor).filter((t) => !(t instanceof tf.Variable)));
   }
   // One replica has nothing to reduce: it trains as a plain step (on the native kernels, if any).
   const local = createMeasuredTrainStep(model, optimizer, {

@@ -28,7 +28,11 @@ const tensorOf = ({ shape, data }: { shape: number[]; data: Float32Array }) =>
 async function init(message: InitMessage): Promise<void> {
   group = message.group;
   errors = message.errors;
-  await initBackend({ backend: message.backend as BackendName, log: false });
+  await initBackend({
+    backend: message.backend as BackendName,
+    native: message.native,
+    log: false,
+  });
   setNativeThreads(1); // the replicas share the cores
   const model = await tfl.models.modelFromJSON({
     modelTopology: JSON.parse(message.topology) as tf.io.ModelJSON['modelTopology'],
