@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import type { DatasetSplit } from '../src/data/types.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { createOptimizer, type ScheduledOptimizer } from '../src/train/optimizer.js';
 import { Progress, formatDuration } from '../src/train/progress.js';
 import { parseRecipe, type Recipe } from '../src/train/recipe.js';
 import { TrainingDivergedError, train, type RunSummary } from '../src/train/trainer.js';
@@ -219,6 +220,30 @@ describe('trainer', () => {
       assert.deepEqual(a, b);
     });
   }
+
+  it('an Adam restored from its weights takes the same steps as the original', async () => {
+    const optimizers = [0, 1].map(() =>
+      createOptimizer({ type: 'adam', lr: 0.01, weightDecay: 0 }, 0.01),
+    );
+    const [original, restored] = optimizers as [ScheduledOptimizer, ScheduledOptimizer];
+    const [a, b] = [0, 1].map(() => tf.variable(tf.tensor1d([0.5, -0.25, 1, 2e-3]))) as [
+      tf.Variable,
+      tf.Variable,
+    ];
+    const g = tf.tensor1d([0.1, -0.2, 0.3, 1e-4]);
+    for (let step = 0; step < 60; step++) original.applyGradients({ [a.name]: g });
+    b.assign(a);
+    const saved = await original.getWeights();
+    await restored.setWeights(saved);
+    tf.dispose(saved[0]?.tensor); // the iteration count; the rest are the original's own slots
+    for (let step = 0; step < 5; step++) {
+      original.applyGradients({ [a.name]: g });
+      restored.applyGradients({ [b.name]: g });
+      assert.deepEqual(b.dataSync(), a.dataSync(), `step ${step + 1} after the restore`);
+    }
+    optimizers.forEach((o) => o.dispose());
+    tf.dispose([a, b, g]);
+  });
 
   it('trains with 2 data-parallel replicas to the weights of 1 (sgd)', async () => {
     const recipe = parseRecipe({

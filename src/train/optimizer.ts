@@ -28,6 +28,28 @@ class ScheduledAdam extends tf.AdamOptimizer {
     this.learningRate = lr;
   }
 
+  /**
+   * tfjs restores beta^(t+1), the bias corrections' powers, by `pow`, while training builds them
+   * by t float32 multiplications: the two can differ in the last bit, and a resumed run would
+   * then take another path than the uninterrupted one (seen: the third step after a resume).
+   * Rebuilt here by the same multiplications.
+   */
+  override async setWeights(
+    weightValues: Parameters<tf.AdamOptimizer['setWeights']>[0],
+  ): Promise<void> {
+    await super.setWeights(weightValues);
+    const state = this as unknown as AdamState;
+    for (const [acc, beta] of [
+      [state.accBeta1, this.beta1],
+      [state.accBeta2, this.beta2],
+    ] as const) {
+      const factor = Math.fround(beta);
+      let power = factor; // a fresh optimizer's value
+      for (let step = 0; step < this.iterations; step++) power = Math.fround(power * factor);
+      tf.tidy(() => acc.assign(tf.scalar(power)));
+    }
+  }
+
   override applyGradients(
     variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0],
   ): void {
