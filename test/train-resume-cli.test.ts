@@ -1,9 +1,10 @@
 /**
  * Kill and resume through the command line, as users run it: `bireal train` in a child process
  * on a small slice of real Imagenette photos (through the same decoding and augmentation
- * workers), killed with SIGKILL once its first checkpoint is written, then run again with
+ * workers), killed with SIGKILL once a chosen checkpoint is written, then run again with
  * `--resume`, must give the uninterrupted run's metrics and final evaluation exactly: with 1 and
- * 2 replicas, with and without the native kernels.
+ * 2 replicas, with and without the native kernels, and for a two-stage recipe killed between
+ * its stages.
  *
  * Needs the Imagenette cache (`scripts/setup.sh` prepares it); skipped without it.
  */
@@ -64,7 +65,7 @@ async function outcome(dir: string) {
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .filter((entry) => ['step', 'epoch', 'eval'].includes(entry['type'] as string))
+    .filter((entry) => ['stage', 'step', 'epoch', 'eval'].includes(entry['type'] as string))
     .map(({ seconds: _s, imagesPerSecond: _i, ...entry }) => entry);
   const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as {
     stages: { eval: unknown }[];
@@ -76,12 +77,36 @@ describe(
   'bireal train killed and resumed equals the uninterrupted run',
   { skip: existsSync(IMAGENETTE) ? false : `no Imagenette cache at ${IMAGENETTE}` },
   () => {
-    for (const [replicas, native] of [
-      [1, '1'],
-      [2, '1'],
-      [2, '0'],
-    ] as const) {
-      it(`${replicas} replica${replicas > 1 ? 's' : ''}, native kernels ${native === '1' ? 'on' : 'off'}`, async () => {
+    const binary = (epochs: number, init?: 'previous') => ({
+      name: 'binary',
+      ...(init ? { init } : {}),
+      model: { name: 'bireal18', options: { width: 0.125 } },
+      optimizer: { type: 'adam', lr: 0.004, weightDecay: 0 },
+      schedule: { type: 'linear' },
+      epochs,
+      batchSize: 8,
+      labelSmoothing: 0.1,
+    });
+    // The paper's two stages: a real net with clip activations, then Bi-Real-18 from it; killed
+    // between the stages.
+    const clip = {
+      ...binary(1),
+      name: 'clip',
+      model: { name: 'resnet18', options: { width: 0.125, activation: 'clip' } },
+    };
+    for (const { replicas, native, stages, killAfter } of [
+      { replicas: 1, native: '1', stages: [binary(4)], killAfter: '1-binary.ckpt' },
+      { replicas: 2, native: '1', stages: [binary(4)], killAfter: '1-binary.ckpt' },
+      { replicas: 2, native: '0', stages: [binary(4)], killAfter: '1-binary.ckpt' },
+      {
+        replicas: 1,
+        native: '1',
+        stages: [clip, binary(2, 'previous')],
+        killAfter: '1-clip.ckpt',
+      },
+    ]) {
+      const what = `${stages.map((st) => st.name).join(' then ')}, ${replicas} replica${replicas > 1 ? 's' : ''}, native kernels ${native === '1' ? 'on' : 'off'}`;
+      it(what, async () => {
         const dir = await mkdtemp(join(tmpdir(), 'bireal-resume-'));
         await realSlice(join(dir, 'data'));
         const config = join(dir, 'recipe.json');
@@ -100,17 +125,7 @@ describe(
               lighting: 0.1,
             },
             evalEveryEpoch: true,
-            stages: [
-              {
-                name: 'binary',
-                model: { name: 'bireal18', options: { width: 0.125 } },
-                optimizer: { type: 'adam', lr: 0.004, weightDecay: 0 },
-                schedule: { type: 'linear' },
-                epochs: 4,
-                batchSize: 8,
-                labelSmoothing: 0.1,
-              },
-            ],
+            stages,
           }),
         );
         const env = { ...process.env, BIREAL_NATIVE: native };
@@ -125,7 +140,7 @@ describe(
         const [straight, killed] = [join(dir, 'straight'), join(dir, 'killed')];
         const whole = await train(args(straight), env);
         assert.equal(whole.code, 0, whole.stderr);
-        const first = join(killed, 'checkpoints', '1-binary.ckpt');
+        const first = join(killed, 'checkpoints', killAfter);
         const kill = await train(args(killed), env, () => existsSync(first));
         assert.equal(kill.signal, 'SIGKILL', 'the run ended before it could be killed');
         assert.ok(!existsSync(join(killed, 'summary.json')));
