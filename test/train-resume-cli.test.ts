@@ -1,17 +1,18 @@
 /**
  * Kill and resume through the command line, as users run it: `bireal train` in a child process
  * on a small slice of real Imagenette photos (through the same decoding and augmentation
- * workers), killed with SIGKILL once a chosen checkpoint is written, then run again with
- * `--resume`, must give the uninterrupted run's metrics and final evaluation exactly: with 1 and
- * 2 replicas, with and without the native kernels, and for a two-stage recipe killed between
- * its stages.
+ * workers), killed with SIGKILL at a chosen point, then run again with `--resume`, must give the
+ * uninterrupted run's metrics and final evaluation exactly: with 1 and 2 replicas, with and
+ * without the native kernels, for one- and two-stage recipes, killed once a checkpoint is
+ * written, between stages, during an evaluation and in the middle of a checkpoint write (the
+ * last two through `BIREAL_KILL_AT`, see src/train/kill-point.ts).
  *
  * Needs the Imagenette cache (`scripts/setup.sh` prepares it); skipped without it.
  */
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,37 +88,26 @@ describe(
       batchSize: 8,
       labelSmoothing: 0.1,
     });
-    // The paper's two stages: a real net with clip activations, then Bi-Real-18 from it; killed
-    // between the stages.
+    // The paper's two stages: a real net with clip activations, then Bi-Real-18 from it.
     const clip = {
       ...binary(1),
       name: 'clip',
       model: { name: 'resnet18', options: { width: 0.125, activation: 'clip' } },
     };
-    for (const { replicas, native, stages, killAfter } of [
-      { replicas: 1, native: '1', stages: [binary(4)], killAfter: '1-binary.ckpt' },
-      { replicas: 2, native: '1', stages: [binary(4)], killAfter: '1-binary.ckpt' },
-      { replicas: 2, native: '0', stages: [binary(4)], killAfter: '1-binary.ckpt' },
-      {
-        replicas: 1,
-        native: '1',
-        stages: [clip, binary(2, 'previous')],
-        killAfter: '1-clip.ckpt',
-      },
-    ]) {
-      const what = `${stages.map((st) => st.name).join(' then ')}, ${replicas} replica${replicas > 1 ? 's' : ''}, native kernels ${native === '1' ? 'on' : 'off'}`;
-      it(what, async () => {
-        const dir = await mkdtemp(join(tmpdir(), 'bireal-resume-'));
-        await realSlice(join(dir, 'data'));
-        const config = join(dir, 'recipe.json');
+    const recipes = { binary: [binary(4)], 'clip then binary': [clip, binary(2, 'previous')] };
+    let root = '';
+    before(async () => {
+      root = await mkdtemp(join(tmpdir(), 'bireal-resume-'));
+      await realSlice(join(root, 'data'));
+      for (const [name, stages] of Object.entries(recipes)) {
         await writeFile(
-          config,
+          join(root, `${name}.json`),
           JSON.stringify({
             name: 'resume-slice',
             seed: 1,
             dataset: {
-              train: `folder:${join(dir, 'data')}:train`,
-              eval: `folder:${join(dir, 'data')}:val`,
+              train: `folder:${join(root, 'data')}:train`,
+              eval: `folder:${join(root, 'data')}:val`,
               imageSize: 32,
               workers: 1,
               crop: 'resized',
@@ -128,25 +118,68 @@ describe(
             stages,
           }),
         );
-        const env = { ...process.env, BIREAL_NATIVE: native };
+      }
+    });
+    /** The uninterrupted runs' outcomes, one per recipe, replica count and kernel choice. */
+    const straight = new Map<string, ReturnType<typeof outcome>>();
+    // `after`: killed from outside once that checkpoint exists; `at`: a BIREAL_KILL_AT point.
+    const cases: {
+      recipe: keyof typeof recipes;
+      replicas: number;
+      native: boolean;
+      kill: { after: string } | { at: string };
+    }[] = [
+      { recipe: 'binary', replicas: 1, native: true, kill: { after: '1-binary.ckpt' } },
+      { recipe: 'binary', replicas: 2, native: true, kill: { after: '1-binary.ckpt' } },
+      { recipe: 'binary', replicas: 2, native: false, kill: { after: '1-binary.ckpt' } },
+      { recipe: 'clip then binary', replicas: 1, native: true, kill: { after: '1-clip.ckpt' } },
+      { recipe: 'binary', replicas: 1, native: true, kill: { at: 'eval#2' } },
+      { recipe: 'binary', replicas: 2, native: false, kill: { at: 'eval#2' } },
+      { recipe: 'binary', replicas: 1, native: false, kill: { at: 'write:1-binary.ckpt#2' } },
+      { recipe: 'binary', replicas: 2, native: true, kill: { at: 'write:1-binary.ckpt#2' } },
+      // Killed while writing the first checkpoint: nothing to resume from, it starts over.
+      {
+        recipe: 'clip then binary',
+        replicas: 2,
+        native: true,
+        kill: { at: 'write:1-clip.ckpt#1' },
+      },
+    ];
+    for (const { recipe, replicas, native, kill } of cases) {
+      const setting = `${recipe}, ${replicas} replica${replicas > 1 ? 's' : ''}, native kernels ${native ? 'on' : 'off'}`;
+      const when =
+        'after' in kill ? `after ${kill.after} is written` : `at ${kill.at} (BIREAL_KILL_AT)`;
+      it(`${setting}, killed ${when}`, async () => {
+        const env = { ...process.env, BIREAL_NATIVE: native ? '1' : '0' };
         const args = (out: string) => [
-          '--config',
-          config,
-          '--out',
-          out,
-          '--replicas',
-          String(replicas),
+          ...['--config', join(root, `${recipe}.json`)],
+          ...['--out', out, '--replicas', String(replicas)],
         ];
-        const [straight, killed] = [join(dir, 'straight'), join(dir, 'killed')];
-        const whole = await train(args(straight), env);
-        assert.equal(whole.code, 0, whole.stderr);
-        const first = join(killed, 'checkpoints', killAfter);
-        const kill = await train(args(killed), env, () => existsSync(first));
-        assert.equal(kill.signal, 'SIGKILL', 'the run ended before it could be killed');
+        if (!straight.has(setting)) {
+          const out = join(root, `straight ${setting}`);
+          straight.set(
+            setting,
+            train(args(out), env).then((run) => {
+              assert.equal(run.code, 0, run.stderr);
+              return outcome(out);
+            }),
+          );
+        }
+        const killed = await mkdtemp(join(root, 'killed-'));
+        const checkpoints = join(killed, 'checkpoints');
+        const run =
+          'after' in kill
+            ? await train(args(killed), env, () => existsSync(join(checkpoints, kill.after)))
+            : await train(args(killed), { ...env, BIREAL_KILL_AT: kill.at });
+        assert.equal(run.signal, 'SIGKILL', `the run was not killed: ${run.stderr}`);
         assert.ok(!existsSync(join(killed, 'summary.json')));
+        const temps = () => readdirSync(checkpoints).filter((f) => f.includes('.tmp-'));
+        if ('at' in kill && kill.at.startsWith('write:'))
+          assert.equal(temps().length, 1, 'killed before the checkpoint write began');
         const resumed = await train([...args(killed), '--resume'], env);
         assert.equal(resumed.code, 0, resumed.stderr);
-        assert.deepEqual(await outcome(killed), await outcome(straight));
+        assert.deepEqual(temps(), [], 'the half-written temp file is left behind');
+        assert.deepEqual(await outcome(killed), await straight.get(setting));
       });
     }
   },

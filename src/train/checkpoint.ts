@@ -7,9 +7,11 @@
  * Layout: `BIREALCK`, a little-endian uint32 header length, the JSON header, the model's weight
  * bytes, the optimizer's weight bytes (tfjs weight encoding, described by the header's specs).
  */
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { killPoint } from './kill-point.js';
 import '../layers/index.js'; // registers the custom layers that checkpoints may contain
 import type { InitReport } from '../models/init.js';
 import type { ModelName } from '../models/index.js';
@@ -92,12 +94,23 @@ export async function writeFileAtomic(path: string, chunks: Uint8Array[]): Promi
   const temp = `${path}.tmp-${process.pid}`;
   const handle = await open(temp, 'w');
   try {
-    await handle.writeFile(Buffer.concat(chunks));
+    for (const [i, chunk] of chunks.entries()) {
+      if (i > 0) killPoint(`write:${basename(path)}`);
+      await handle.writeFile(chunk);
+    }
     await handle.sync();
   } finally {
     await handle.close();
   }
   await rename(temp, path);
+}
+
+/** Deletes the temp files that {@link writeFileAtomic} left in `dir` when killed mid-write. */
+export async function removeLeftoverTemps(dir: string): Promise<void> {
+  const names = await readdir(dir);
+  await Promise.all(
+    names.filter((name) => /\.tmp-\d+$/.test(name)).map((name) => rm(join(dir, name))),
+  );
 }
 
 async function modelArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Batch, BatchOptions, DatasetSplit } from '../data/types.js';
 import type { DeployHeader } from '../engine/format.js';
+import { killPoint } from './kill-point.js';
 
 /** What {@link evaluate} needs of a classifier, whatever runs it. */
 export interface Classifier {
@@ -173,6 +174,7 @@ export async function evaluate(
     }
     n += take;
     if (n >= limit) break;
+    killPoint('eval');
   }
   if (n === 0) throw new Error(`${split.id}: no examples to evaluate`);
   const correct = confusion.reduce((sum, row, label) => sum + (row[label] as number), 0);

@@ -23,6 +23,7 @@ import { initFromReal } from '../models/init.js';
 import {
   loadCheckpoint,
   saveCheckpoint,
+  removeLeftoverTemps,
   writeFileAtomic,
   type NamedTensor,
   type StageRecord,
@@ -508,6 +509,9 @@ async function prepareRunFolder(dir: string, recipe: Recipe, resume: boolean): P
   const config = `${JSON.stringify(parseRecipe(recipe), null, 2)}\n`;
   if (resume) {
     if (!existsSync(configPath)) throw new Error(`${dir} has no config.json: no run to resume`);
+    // A run killed while writing a file leaves its temp file (the file itself is intact).
+    await removeLeftoverTemps(dir);
+    await removeLeftoverTemps(join(dir, 'checkpoints'));
     const saved = parseRecipe(JSON.parse(await readFile(configPath, 'utf8')), configPath);
     if (`${JSON.stringify(saved, null, 2)}\n` !== config) {
       throw new Error(
