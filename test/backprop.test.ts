@@ -43,6 +43,7 @@ function assertGradClose(actual: tf.Tensor, expected: tf.Tensor, tol: number, wh
 const cases: [string, ModelOptions][] = [
   ...MODEL_NAMES.map((name): [string, ModelOptions] => [name, {}]),
   ['resnet18', { activation: 'clip', block: 'bireal' }],
+  ['resnet18', { activation: 'leaky-clip', block: 'bireal' }],
   ['bireal18', { estimator: 'ste', binarizer: 'magnitude-aware' }],
   ['bireal18', { estimator: 'clipped-ste', binarizer: 'sign' }],
   ['bireal18', { smallInput: true, binarizer: 'scaled' }],

@@ -190,6 +190,15 @@ describe('packed 1-bit engine', () => {
       () => exportModel(tfl.model({ inputs: input, outputs: flat }), info(8)),
       /layer 'f' \(Flatten\): not a layer the engine runs/,
     );
+    const leaky = createModel('resnet18', {
+      classes: 10,
+      inputSize: 32,
+      width: 0.125,
+      block: 'bireal',
+      activation: 'leaky-clip',
+    });
+    assert.throws(() => exportModel(leaky, info(32)), /\(Clip\): a leaky clip/);
+    leaky.dispose();
     await assert.rejects(
       PackedNet.load(new Uint8Array(64), undefined, 'x.bireal'),
       /x\.bireal: not a bireal deploy file/,

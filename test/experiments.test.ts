@@ -14,7 +14,7 @@ import {
 describe('experiments', () => {
   it('builds one valid recipe per variant, changing only the first trained stage model and lr', () => {
     for (const [name, experiment] of Object.entries(EXPERIMENTS)) {
-      const full = Object.entries(experiment.variants).filter(([, v]) => !v.firstStage);
+      const full = Object.entries(experiment.variants).filter(([, v]) => v.stages === undefined);
       const recipes = full.map(([v]) => experimentRecipe(name, v, 0));
       const unchanged = recipes.map((r) =>
         JSON.stringify({
@@ -49,7 +49,7 @@ describe('experiments', () => {
     });
   });
 
-  it('skips the stages before firstStage, the first trained one starting from scratch', () => {
+  it('trains the stages a variant names, the first trained one starting from scratch', () => {
     const [pretrained, scratch] = ['clip', 'scratch'].map((v) =>
       experimentRecipe('clip-pretraining', v, 0),
     );

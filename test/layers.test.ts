@@ -148,4 +148,17 @@ describe('Clip', () => {
     const grad = tf.grad((t: tf.Tensor) => model.apply(t) as tf.Tensor)(x);
     assert.deepEqual(Array.from(grad.dataSync()), [0, 1, 1, 1, 0]);
   });
+
+  it("with a slope, is the authors' leaky clip, and keeps the slope when saved", () => {
+    const leaky = new Clip({ slope: 0.5 });
+    const x = tf.tensor1d([-3, -1, -0.5, 0.5, 1, 3]);
+    assert.deepEqual(
+      Array.from((leaky.apply(x) as tf.Tensor).dataSync()),
+      [-2, -1, -0.5, 0.5, 1, 2],
+    );
+    const grad = tf.grad((t: tf.Tensor) => leaky.apply(t) as tf.Tensor)(tf.tensor1d([-3, 0.5, 3]));
+    assert.deepEqual(Array.from(grad.dataSync()), [0.5, 1, 0.5]);
+    assert.equal((Clip.fromConfig(Clip, leaky.getConfig()) as Clip).slope, 0.5);
+    assert.equal(new Clip().slope, 0);
+  });
 });

@@ -217,6 +217,20 @@ describe('two-stage initialisation', () => {
     binary.dispose();
   });
 
+  it("copies a real net of Bi-Real's structure (block 'bireal') into every layer of bireal18", () => {
+    const real = createModel('resnet18', { ...small, block: 'bireal', activation: 'leaky-clip' });
+    const binary = createModel('bireal18', small);
+    const report = initFromReal(binary, real);
+    assert.deepEqual([report.missing, report.mismatched, report.unused], [[], [], []]);
+    assert.deepEqual(
+      report.copied,
+      binary.layers.filter((l) => l.weights.length > 0).map((l) => l.name),
+    );
+    assert.equal(real.countParams(), binary.countParams());
+    real.dispose();
+    binary.dispose();
+  });
+
   it('reports layers it could not copy', () => {
     const real = createModel('resnet18', { ...small, classes: 5 });
     const binary = createModel('bireal34', small);

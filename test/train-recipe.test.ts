@@ -61,14 +61,21 @@ describe('recipes', () => {
     assert.equal(binary?.schedule.type, 'linear');
     const paper = await loadRecipe(join(configs, 'bireal18-imagenet-two-stage.json'));
     assert.deepEqual(
-      paper.stages.map((s) => [s.name, s.model.name, s.model.options.activation, s.init]),
+      paper.stages.map((s) => [
+        s.name,
+        s.model.name,
+        s.model.options.block,
+        s.model.options.activation,
+        s.init,
+      ]),
       [
-        ['real', 'resnet18', 'relu', 'none'],
-        ['clip', 'resnet18', 'clip', 'previous'],
-        ['binary', 'bireal18', undefined, 'previous'],
+        ['real', 'resnet18', 'bireal', 'relu', 'none'],
+        ['leaky-clip', 'resnet18', 'bireal', 'leaky-clip', 'previous'],
+        ['clip', 'resnet18', 'bireal', 'clip', 'previous'],
+        ['binary', 'bireal18', undefined, undefined, 'previous'],
       ],
     );
-    const last = paper.stages[2];
+    const last = paper.stages[3];
     assert.deepEqual(last?.optimizer, { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 0 });
     assert.deepEqual(last?.schedule, {
       type: 'step',

@@ -18,7 +18,7 @@ import {
   signPlusMinusOne,
   weightGradient,
 } from '../binarize/index.js';
-import type { BinaryConv2D } from '../layers/index.js';
+import { leakyClip, type BinaryConv2D, type Clip } from '../layers/index.js';
 import { NATIVE_KERNELS, nativeTrainingKernels } from '../backend/native.js';
 
 type Layer = tfl.layers.Layer;
@@ -315,12 +315,18 @@ const relu: LayerRule = {
 };
 
 const clip: LayerRule = {
-  forward(_layer, [x]) {
-    return { output: tf.clipByValue(x as tf.Tensor, -1, 1), saved: [tf.clone(x as tf.Tensor)] };
+  forward(layer, [x]) {
+    const { slope } = layer as Clip;
+    return { output: leakyClip(x as tf.Tensor, slope), saved: [tf.clone(x as tf.Tensor)] };
   },
-  backward(_layer, dy, [x]) {
-    // The derivative of clip(x, -1, 1) is the clipped STE's 1{|x| <= 1}.
-    return { dxs: [tf.mul(dy, estimatorGradient(x as tf.Tensor, 'clipped-ste'))], dWeights: [] };
+  backward(layer, dy, [x]) {
+    // The derivative of clip(x, -1, 1) is the clipped STE's 1{|x| <= 1}; a leaky clip's is
+    // `slope` where that is 0.
+    const { slope } = layer as Clip;
+    const inside = estimatorGradient(x as tf.Tensor, 'clipped-ste');
+    const dx =
+      slope === 0 ? tf.mul(dy, inside) : tf.mul(dy, tf.add(tf.mul(inside, 1 - slope), slope));
+    return { dxs: [dx], dWeights: [] };
   },
 };
 

@@ -8,9 +8,10 @@ import { Progress } from '../train/progress.js';
 import { UsageError, positiveInt } from './usage.js';
 
 /** Usage of `bireal experiment`. */
-export const usage = `experiment NAME [--quick] [--seeds 0,1,2] [--variants a,b] [--replicas R]
+export const usage = `experiment NAME [--quick] [--seeds 0,1,2] [--variants a,b] [--replicas R] [--runs DIR]
       train every variant (or those of --variants) of a notebook experiment in
-      runs/experiments/NAME/ (resuming unfinished runs, reusing finished twins) and record
+      DIR/NAME/ (default runs/experiments; resuming unfinished runs, reusing finished twins; keep
+      long runs' checkpoints where they outlive the checkout, e.g. --runs ~/bireal-runs) and record
       config, summary and metrics in results/experiments/NAME/ (not with --quick: a few
       batches at 32 px, nothing recorded); NAME is one of
       ${Object.keys(EXPERIMENTS).join(', ')}`;
@@ -24,6 +25,7 @@ export async function run(args: string[]): Promise<void> {
       seeds: { type: 'string' },
       variants: { type: 'string' },
       replicas: { type: 'string' },
+      runs: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -51,6 +53,7 @@ export async function run(args: string[]): Promise<void> {
     ...(seeds === undefined ? {} : { seeds }),
     ...(values.variants === undefined ? {} : { variants: values.variants.split(',') }),
     replicas: positiveInt('replicas', values.replicas, defaultReplicas()),
+    ...(values.runs === undefined ? {} : { runsDir: values.runs }),
     ...(quick ? {} : { recordDir: join('results', 'experiments') }),
     progress: new Progress(),
   });

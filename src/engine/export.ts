@@ -195,6 +195,9 @@ export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Arra
       if (kind === 'ReLU' && config<number | null>(layer, 'maxValue') != null) {
         throw unsupported(layer, 'ReLU with a maximum value');
       }
+      if (kind === Clip.className && (layer as Clip).slope !== 0) {
+        throw unsupported(layer, 'a leaky clip (fine-tune it to a clip first)');
+      }
       const input = inputOf(layer);
       const conv = absorbable(input);
       if (conv?.op.op === 'conv' && conv.op.activation === undefined) {

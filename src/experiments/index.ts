@@ -23,16 +23,16 @@ import { train, type RunSummary } from '../train/trainer.js';
 import type { Progress } from '../train/progress.js';
 
 /**
- * What a variant changes: it trains the base recipe's stages from `firstStage` on (default 0;
- * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`,
- * given extra `options` and/or trained at learning rate `lr`.
+ * What a variant changes: it trains the base recipe's `stages` (indices; default all, e.g. [1]
+ * skips a pretraining stage), with its first trained stage's model renamed to `model`, given
+ * extra `options` and/or trained at learning rate `lr`.
  *
  * @inline
  */
 export interface Variant {
   model?: ModelName;
   options?: ModelOptions;
-  firstStage?: number;
+  stages?: number[];
   lr?: number;
 }
 
@@ -42,9 +42,9 @@ export interface Experiment {
   /** The recipe (as in configs/*.json) shared by every variant. */
   base: Record<string, unknown>;
   /**
-   * The variants by name. Each trains the base recipe's stages from `firstStage` on (default 0;
-   * e.g. 1 skips a pretraining stage), with its first trained stage's model renamed to `model`,
-   * given extra `options` and/or trained at learning rate `lr`.
+   * The variants by name. Each trains the base recipe's `stages` (indices; default all, e.g. [1]
+   * skips a pretraining stage), with its first trained stage's model renamed to `model`, given
+   * extra `options` and/or trained at learning rate `lr`.
    */
   variants: Record<string, Variant>;
   /** Seeds of a full run. */
@@ -77,6 +77,41 @@ function binaryStage(epochs: number, width = 0.25): Record<string, unknown> {
 }
 
 /**
+ * The paper's binary-stage optimizer: SGD, momentum 0.9, no weight decay, the rate x0.1 at half
+ * and three quarters of the stage (the paper's epochs 10 and 15 of 20).
+ */
+function sgdStage(epochs: number, lr: number, width: number): Record<string, unknown> {
+  return {
+    ...binaryStage(epochs, width),
+    optimizer: { type: 'sgd', lr, momentum: 0.9, weightDecay: 0 },
+    schedule: { type: 'step', milestones: [epochs / 2, (epochs * 3) / 4], gamma: 0.1 },
+  };
+}
+
+/**
+ * A stage of the authors' real-valued pretraining at full width: Bi-Real-18's structure with real
+ * weights and `activation` where the sign will be, Adam at `lr`; named after its activation.
+ */
+function realBiRealStage(
+  activation: NonNullable<ModelOptions['activation']>,
+  epochs: number,
+  lr: number,
+): Record<string, unknown> {
+  return {
+    ...binaryStage(epochs, 1),
+    name: activation,
+    model: { name: 'resnet18', options: { width: 1, block: 'bireal', activation } },
+    optimizer: { type: 'adam', lr, weightDecay: 0 },
+  };
+}
+
+/** The weight binarizers whose difference is the paper's magnitude-aware gradient. */
+const WEIGHT_GRADIENTS: Record<string, Variant> = {
+  'magnitude-aware': { options: { binarizer: 'magnitude-aware' } },
+  scaled: { options: { binarizer: 'scaled' } },
+};
+
+/**
  * The ablation grid of issue 7 on one dataset: Bi-Real-18 from scratch, and the same with one
  * part changed: activation gradient, weight gradient, initialisation (a real ResNet-18 with ReLU
  * or clip trained first) or structure.
@@ -106,13 +141,13 @@ function ablationGrid(
       ],
     },
     variants: {
-      'bi-real': { firstStage: 1 },
-      ste: { firstStage: 1, options: { estimator: 'ste' } },
-      'clipped-ste': { firstStage: 1, options: { estimator: 'clipped-ste' } },
-      'scaled-sign': { firstStage: 1, options: { binarizer: 'scaled' } },
+      'bi-real': { stages: [1] },
+      ste: { stages: [1], options: { estimator: 'ste' } },
+      'clipped-ste': { stages: [1], options: { estimator: 'clipped-ste' } },
+      'scaled-sign': { stages: [1], options: { binarizer: 'scaled' } },
       'relu-pretrained': { options: { activation: 'relu' } },
       'clip-pretrained': { options: { activation: 'clip' } },
-      'plain-resnet': { firstStage: 1, model: 'plain-binary-resnet18' },
+      'plain-resnet': { stages: [1], model: 'plain-binary-resnet18' },
     },
     seeds: [0, 1, 2],
   };
@@ -206,7 +241,7 @@ export const EXPERIMENTS: Record<string, Experiment> = {
     variants: {
       clip: { options: { activation: 'clip' } },
       relu: { options: { activation: 'relu' } },
-      scratch: { firstStage: 1 },
+      scratch: { stages: [1] },
     },
     seeds: [0],
   },
@@ -231,6 +266,29 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       'plain 1-bit ResNet-18.',
     base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(16)] },
     variants: GAPS,
+    seeds: [0, 1, 2],
+  },
+  'sgd-lr-trial': {
+    description:
+      'A short trial to choose the SGD rate of weight-gradient-sgd: Bi-Real-18 (width 0.5) on ' +
+      'Imagenette at 64x64 px, 4 epochs, SGD momentum 0.9, no weight decay, x0.1 at epochs 2 ' +
+      'and 3, batch 64; magnitude-aware and plain scaled-sign weight gradient at rates 0.1, ' +
+      '0.03, 0.01 and 0.003 (the magnitude-aware gradient is about alpha = mean|W| times ' +
+      'smaller, so each variant gets its own best rate; at 0.3 the loss became NaN in the ' +
+      'first epoch).',
+    base: { ...imagenette64, evalEveryEpoch: false, stages: [sgdStage(4, 0.01, 0.5)] },
+    variants: atLearningRates(WEIGHT_GRADIENTS, [0.1, 0.03, 0.01, 0.003]),
+    seeds: [0],
+  },
+  'weight-gradient-sgd': {
+    description:
+      "The magnitude-aware weight gradient under the paper's binary-stage optimizer, where its " +
+      'per-channel alpha acts as a per-channel learning rate (Adam divides it out): Bi-Real-18 ' +
+      '(width 0.5) on Imagenette at 64x64 px, 16 epochs from scratch, SGD momentum 0.9, no ' +
+      'weight decay, rate 0.03 (chosen by sgd-lr-trial), x0.1 at epochs 8 and 12, batch 64; ' +
+      "the paper's gradient alpha*1{|W|<1} against the plain scaled sign's 1{|W|<=1}.",
+    base: { ...imagenette64, evalEveryEpoch: false, stages: [sgdStage(16, 0.03, 0.5)] },
+    variants: WEIGHT_GRADIENTS,
     seeds: [0, 1, 2],
   },
   'regime-map-64': {
@@ -282,9 +340,35 @@ export const EXPERIMENTS: Record<string, Experiment> = {
     variants: {
       clip: { options: { activation: 'clip' } },
       relu: { options: { activation: 'relu' } },
-      scratch: { firstStage: 1 },
+      scratch: { stages: [1] },
     },
     seeds: [0],
+  },
+  'init-paper-64': {
+    description:
+      "The initialisation as the authors did it (their Caffe README): a real net of Bi-Real-18's " +
+      'structure (a shortcut around every 3x3 conv; block bireal) trains 12 epochs with ReLU ' +
+      '(Adam 4e-3), is fine-tuned 2 epochs with the leaky clip (slope 0.1 outside [-1, 1]) and ' +
+      '2 with clip(x, -1, 1) (Adam 1e-3 each), then Bi-Real-18 starts from it and trains 16 ' +
+      'epochs (Adam 4e-3); against Bi-Real-18 from the ReLU net directly and from scratch. ' +
+      'Imagenette at 64x64 px, full width, linear decay in each stage. Epochs per variant: ' +
+      '12 + 2 + 2 + 16 = 32, 12 + 16 = 28 and 16.',
+    base: {
+      ...imagenette64,
+      evalEveryEpoch: false,
+      stages: [
+        realBiRealStage('relu', 12, 4e-3),
+        { ...realBiRealStage('leaky-clip', 2, 1e-3), init: 'previous' },
+        { ...realBiRealStage('clip', 2, 1e-3), init: 'previous' },
+        { ...binaryStage(16, 1), init: 'previous' },
+      ],
+    },
+    variants: {
+      'clip-chain': {},
+      'relu-start': { stages: [0, 3] },
+      scratch: { stages: [3] },
+    },
+    seeds: [0, 1],
   },
   'headline-224': {
     description:
@@ -368,7 +452,8 @@ export function experimentRecipe(
       `experiment ${name} has no variant '${variant}'; valid: ${Object.keys(variants).join(', ')}`,
     );
   }
-  const baseStages = (base['stages'] as Record<string, unknown>[]).slice(change.firstStage ?? 0);
+  const all = base['stages'] as Record<string, unknown>[];
+  const baseStages = change.stages?.map((i) => all[i] as Record<string, unknown>) ?? all;
   const stages = baseStages.map((stage, i) => {
     const model = stage['model'] as { name: string; options: ModelOptions };
     // The first trained stage starts from scratch.

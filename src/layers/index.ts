@@ -168,14 +168,43 @@ export class BinaryConv2D extends tfl.layers.Layer {
   }
 }
 
-/** clip(x, -1, 1) ("hardtanh"): the activation of the paper's clip pretraining. */
+/** Constructor arguments of {@link Clip}. */
+export interface ClipArgs {
+  /** Slope outside [-1, 1]; default 0 (clip itself). */
+  slope?: number;
+  name?: string;
+}
+
+/**
+ * clip(x, -1, 1) ("hardtanh"), the activation of the paper's clip pretraining; with a `slope`,
+ * the authors' leaky clip: x inside [-1, 1], +-1 + slope * (x -+ 1) outside (their Caffe
+ * pretraining goes ReLU, then leaky clip with slope 0.1, then clip).
+ */
 export class Clip extends tfl.layers.Layer {
   /** Name under which the class is registered for serialization. */
   static readonly className = 'Clip';
+  readonly slope: number;
+
+  constructor(args: ClipArgs = {}) {
+    super({ name: args.name });
+    this.slope = args.slope ?? 0;
+  }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
-    return tf.clipByValue(singleTensor(inputs), -1, 1);
+    return leakyClip(singleTensor(inputs), this.slope);
   }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { slope: this.slope, ...super.getConfig() };
+  }
+}
+
+/** clip(x, -1, 1) + slope * (x - clip(x, -1, 1)): {@link Clip}'s forward. */
+export function leakyClip(x: tf.Tensor, slope: number): tf.Tensor {
+  return tf.tidy(() => {
+    const clipped = tf.clipByValue(x, -1, 1);
+    return slope === 0 ? clipped : tf.add(clipped, tf.mul(tf.sub(x, clipped), slope));
+  });
 }
 
 tf.serialization.registerClass(BinaryConv2D);

@@ -26,8 +26,11 @@ export interface ModelOptions {
   smallInput?: boolean;
   /** Width multiplier applied to every stage's channels (64/128/256/512); default 1. */
   width?: number;
-  /** Activation of the real-valued nets: 'relu' (default) or 'clip' (clip(x, -1, 1)). */
-  activation?: 'relu' | 'clip';
+  /**
+   * Activation of the real-valued nets: 'relu' (default), 'clip' (clip(x, -1, 1)) or
+   * 'leaky-clip' (the authors' step between them: slope 0.1 outside [-1, 1]).
+   */
+  activation?: 'relu' | 'clip' | 'leaky-clip';
   /**
    * Block of the real-valued nets: 'basic' (default, the standard ResNet basic block with two
    * convs per shortcut) or 'bireal' (Bi-Real's topology with real weights: one conv per shortcut,
@@ -45,17 +48,21 @@ export interface ModelOptions {
   seed?: number;
 }
 
+/** The slope of the authors' leaky clip outside [-1, 1] (their Caffe pretraining). */
+export const LEAKY_CLIP_SLOPE = 0.1;
+
 type Kind = 'bireal' | 'plain-binary' | 'real';
 
 interface Spec {
   kind: Kind;
+  /** Basic blocks (two 3x3 convs each) per stage, as in ResNet-18/34. */
   blocks: readonly number[];
   description: string;
 }
 
 const SPECS = {
-  bireal18: { kind: 'bireal', blocks: [4, 4, 4, 4], description: 'Bi-Real-18 (1-bit)' },
-  bireal34: { kind: 'bireal', blocks: [6, 8, 12, 6], description: 'Bi-Real-34 (1-bit)' },
+  bireal18: { kind: 'bireal', blocks: [2, 2, 2, 2], description: 'Bi-Real-18 (1-bit)' },
+  bireal34: { kind: 'bireal', blocks: [3, 4, 6, 3], description: 'Bi-Real-34 (1-bit)' },
   resnet18: { kind: 'real', blocks: [2, 2, 2, 2], description: 'ResNet-18 (real-valued)' },
   resnet34: { kind: 'real', blocks: [3, 4, 6, 3], description: 'ResNet-34 (real-valued)' },
   'plain-binary-resnet18': {
@@ -132,9 +139,12 @@ class Builder {
   }
 
   act(x: Sym, name: string): Sym {
-    return (this.options.activation ?? 'relu') === 'clip'
-      ? (new Clip({ name }).apply(x) as Sym)
-      : (tfl.layers.reLU({ name }).apply(x) as Sym);
+    const activation = this.options.activation ?? 'relu';
+    const layer =
+      activation === 'relu'
+        ? tfl.layers.reLU({ name })
+        : new Clip({ name, slope: activation === 'leaky-clip' ? LEAKY_CLIP_SLOPE : 0 });
+    return layer.apply(x) as Sym;
   }
 
   add(a: Sym, b: Sym, name: string): Sym {
@@ -205,14 +215,19 @@ export function createModel(name: string, options: ModelOptions = {}): tfl.Layer
     };
     for (let block = 0; block < blockCount; block++) {
       const strides = block === 0 && stageIndex > 0 ? 2 : 1;
-      const needsDown = strides > 1 || channelsOf(x) !== filters;
-      const shortcut = needsDown ? b.downsample(x, stage, filters, strides, !realBasic) : x;
+      const shortcutOf = (y: Sym, s: number): Sym =>
+        s > 1 || channelsOf(y) !== filters ? b.downsample(y, stage, filters, s, !realBasic) : y;
       if (perConvShortcut) {
-        // Bi-Real: out = BN(conv(sign(x))) + shortcut(x); the sign lives inside BinaryConv2D.
-        const pre = spec.kind === 'real' ? b.act(x, `${stage}_act${conv + 1}`) : x;
-        x = b.add(convBn(pre, strides), shortcut, `${stage}_add${conv}`);
+        // Bi-Real: each of the block's two convs has its own shortcut,
+        // out = BN(conv(sign(x))) + shortcut(x); the sign lives inside BinaryConv2D.
+        for (const s of [strides, 1]) {
+          const shortcut = shortcutOf(x, s);
+          const pre = spec.kind === 'real' ? b.act(x, `${stage}_act${conv + 1}`) : x;
+          x = b.add(convBn(pre, s), shortcut, `${stage}_add${conv}`);
+        }
       } else {
         // Two convs per shortcut: the standard ResNet basic block and the plain 1-bit ResNet.
+        const shortcut = shortcutOf(x, strides);
         let y = convBn(x, strides);
         if (realBasic) y = b.act(y, `${stage}_act${conv}`);
         y = convBn(y, 1);

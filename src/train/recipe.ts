@@ -181,7 +181,8 @@ function parseModel(value: unknown, source: string, path: string): ModelSpec {
   const options: RecipeModelOptions = {};
   if (o.has('smallInput')) options.smallInput = o.boolean('smallInput', false);
   if (o.has('width')) options.width = o.number('width', 'positive');
-  if (o.has('activation')) options.activation = o.oneOf('activation', ['relu', 'clip'] as const);
+  if (o.has('activation'))
+    options.activation = o.oneOf('activation', ['relu', 'clip', 'leaky-clip'] as const);
   if (o.has('block')) options.block = o.oneOf('block', ['basic', 'bireal'] as const);
   if (o.has('estimator')) options.estimator = o.oneOf('estimator', ESTIMATORS);
   if (o.has('binarizer')) options.binarizer = o.oneOf('binarizer', BINARIZERS);
