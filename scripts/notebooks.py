@@ -4,7 +4,9 @@
 Sources are notebooks/src/NN-name.ts in the "percent" format (as jupytext writes it): a line
 `// %% [markdown]` starts a markdown cell whose lines start with `// `, a line `// %%` starts a
 code cell, and `// %% tags=["node"]` a code cell that needs Node.js (files, datasets, threads):
-the site shows its stored output instead of running it in the browser. The notebooks notebooks/NN-name.ipynb are generated from them and committed with the
+the site shows its stored output instead of running it in the browser. `// %% tags=["answer"]`
+is the answer to a checkable exercise (ending in an assert that checks it): collapsed on the site
+and in Jupyter, run like any cell, so `npm test` checks every answer. The notebooks notebooks/NN-name.ipynb are generated from them and committed with the
 outputs of a full-mode run.
 
   notebooks.py build [NAME...]  write notebooks/*.ipynb from the sources that changed (their
@@ -67,6 +69,8 @@ def notebook_of(name: str) -> dict:
     cells = []
     for i, cell in enumerate(parse((SOURCES / f"{name}.ts").read_text())):
         metadata = {"tags": cell["tags"]} if cell["tags"] else {}
+        if "answer" in cell["tags"]:
+            metadata["jupyter"] = {"source_hidden": True}
         out = {"cell_type": cell["cell_type"], "id": f"c{i:02d}", "metadata": metadata, "source": cell["source"]}
         if cell["cell_type"] == "code":
             out.update(execution_count=None, outputs=[])

@@ -27,17 +27,22 @@ export function JsonScript({
   );
 }
 
-/** A code cell: toolbar (Run, or the note that it needs Node), source, outputs. */
+/**
+ * A code cell: toolbar (Run, or the note that it needs Node), source, outputs. The answer to a
+ * checkable exercise is collapsed until the reader opens it.
+ */
 export function Cell({
   index,
   node,
+  answer = false,
   children,
 }: {
   index: number;
   node: boolean;
+  answer?: boolean;
   children: ReactNode;
 }) {
-  return (
+  const cell = (
     <section
       className="cell"
       data-cell={index}
@@ -75,6 +80,14 @@ export function Cell({
       </div>
       {children}
     </section>
+  );
+  return answer ? (
+    <details className="answer">
+      <summary>Answer and check (cell {index + 1})</summary>
+      {cell}
+    </details>
+  ) : (
+    cell
   );
 }
 

@@ -105,11 +105,12 @@ export async function notebookPage(path: string): Promise<NotebookPage> {
       parts.push(escapeMarkdown(source));
     } else if (cell.cell_type === 'code') {
       const node = cell.metadata?.tags?.includes('node') ?? false;
+      const answer = cell.metadata?.tags?.includes('answer') ?? false;
       const index = cells.length;
       cells.push({ ...compileCell(source), node });
       const outputs = (cell.outputs ?? []).map(outputMdx).join('\n\n');
       parts.push(
-        `<Cell index={${index}} node={${node}}>\n\n\`\`\`ts\n${source}\n\`\`\`\n\n<Outputs>\n\n${outputs}\n\n</Outputs>\n\n</Cell>`,
+        `<Cell index={${index}} node={${node}} answer={${answer}}>\n\n\`\`\`ts\n${source}\n\`\`\`\n\n<Outputs>\n\n${outputs}\n\n</Outputs>\n\n</Cell>`,
       );
     }
   }

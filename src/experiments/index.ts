@@ -317,8 +317,8 @@ export const EXPERIMENTS: Record<string, Experiment> = {
     description:
       'Do the gaps hinge on the learning rate? One cell of the regime map (Imagenette at 64x64 ' +
       "px, width 0.5, 16 epochs, batch 64) at Adam 4e-3 (the recipes' rate), 1e-3 and 2.5e-4 " +
-      "(the authors' 1e-3 at batch 512, scaled to batch 64); Bi-Real-18, its clipped-STE " +
-      'variant and the plain 1-bit ResNet-18.',
+      "(twice the authors' 1e-3 at batch 512 scaled linearly to batch 64, which is 1.25e-4); " +
+      'Bi-Real-18, its clipped-STE variant and the plain 1-bit ResNet-18.',
     base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(16, 0.5)] },
     variants: atLearningRates(GAPS, [4e-3, 1e-3, 2.5e-4]),
     seeds: [0],
