@@ -5,14 +5,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentRun } from '../src/experiments/index.js';
-import { regimeCells } from '../src/experiments/report.js';
 import {
   accuracyCurves,
   experimentRuns,
   initialisationTable,
   provenance,
-  regimeChart,
-  seedBars,
   type PlotlyObject,
 } from '../src/notebook/index.js';
 
@@ -46,47 +43,6 @@ function capture(): { charts: { data: PlotlyObject[]; layout: PlotlyObject }[]; 
 }
 
 describe('notebook helpers', () => {
-  it('the regime chart puts each gap in its panel: mean ± std per width, each seed as a dot', () => {
-    const runs = [
-      run('bi-real-w0.5', 0, 0.6, 0.5),
-      run('bi-real-w0.5', 1, 0.64, 0.5),
-      run('plain-resnet-w0.5', 0, 0.65, 0.5),
-      run('plain-resnet-w0.5', 1, 0.67, 0.5),
-      run('clipped-ste-w0.5', 0, 0.58, 0.5),
-      run('bi-real-w1', 0, 0.7, 1),
-      run('plain-resnet-w1', 0, 0.69, 1),
-    ];
-    const { charts, display } = capture();
-    regimeChart(display, regimeCells(runs), 'map');
-    const [chart] = charts;
-    assert.ok(chart);
-    const [shortcut, shortcutSeeds, estimator] = chart.data;
-    assert.deepEqual(shortcut?.['x'], [0.5, 1]);
-    assert.deepEqual(
-      (shortcut?.['y'] as number[]).map((y) => y.toFixed(3)),
-      ['-4.000', '1.000'],
-    );
-    assert.deepEqual(
-      ((shortcut?.['error_y'] as { array: number[] }).array as number[]).map((e) => e.toFixed(3)),
-      ['1.414', '0.000'],
-    );
-    assert.deepEqual(shortcutSeeds?.['x'], [0.5, 0.5, 1]);
-    assert.equal(shortcut?.['name'], '64 px, 16 epochs');
-    assert.deepEqual([estimator?.['xaxis'], estimator?.['x']], ['x2', [0.5]]);
-    assert.deepEqual((chart.layout['xaxis'] as { tickvals: number[] }).tickvals, [0.5, 1]);
-  });
-
-  it('seed bars show one bar per variant and one dot per seed', () => {
-    const { charts, display } = capture();
-    seedBars(display, { A: [run('x', 0, 0.5, 1), run('x', 1, 0.7, 1)] }, ['x', 'y'], 'bars');
-    const [bars, dots] = charts[0]?.data ?? [];
-    assert.deepEqual(
-      (bars?.['y'] as number[]).map((y) => Math.round(y)),
-      [60, NaN],
-    );
-    assert.deepEqual(dots?.['x'], ['x', 'x']);
-  });
-
   it('accuracy curves give a run the same colour for validation and training', () => {
     const { charts, display } = capture();
     const curves = (variant: string) => ({

@@ -14,6 +14,8 @@ import {
   modelTable,
   regimeCells,
   regimeTable,
+  resultsMarkdown,
+  twoStageRun,
 } from '../src/experiments/report.js';
 
 /** A recorded run with only what the tables read. */
@@ -47,11 +49,21 @@ describe('result tables', () => {
     assert.equal(formatPercent([]), '-');
   });
 
-  it('the grid gives each variant its mean, the difference to Bi-Real-18 and the seed count', () => {
-    const imagenette = [run('bi-real', 0, 0.4), run('bi-real', 1, 0.42), run('ste', 0, 0.35)];
+  it('the grid gives each variant its mean, its gap Bi-Real-18 − variant by seed, the seed count', () => {
+    const imagenette = [
+      run('bi-real', 0, 0.4),
+      run('bi-real', 1, 0.42),
+      run('ste', 0, 0.35),
+      run('clipped-ste', 0, 0.45),
+      run('clipped-ste', 1, 0.46),
+    ];
     const table = rows(gridTable({ Imagenette: imagenette, 'CIFAR-10': [run('bi-real', 0, 0.3)] }));
+    assert.equal(table[0]?.[3], 'Bi-Real-18 − variant (points)');
     const ste = table.find((cells) => cells[1] === 'STE');
-    assert.deepEqual(ste?.slice(2), ['35.0', '-6.0', '1', '-', '-', '0 |']);
+    // Paired by seed: seed 0 only (40.0 − 35.0), not the difference of the means (41.0 − 35.0).
+    assert.deepEqual(ste?.slice(2), ['35.0', '+5.0', '1', '-', '-', '0 |']);
+    const clipped = table.find((cells) => cells[1] === 'clipped STE');
+    assert.deepEqual(clipped?.slice(2, 5), ['45.5 ± 0.7', '−4.5 ± 0.7', '2']);
     const reference = table.find((cells) => cells[0] === '| Bi-Real-18 (reference)');
     assert.deepEqual(reference?.slice(2, 5), ['41.0 ± 1.4', '', '2']);
   });
@@ -92,6 +104,38 @@ describe('result tables', () => {
     const binary = table.find((cells) => cells[0] === '| Bi-Real-18, stage 2 (from stage 1)');
     assert.deepEqual(binary?.slice(3, 6), ['80.0', '95.0', '1']);
     assert.equal(binary?.[7], '`results/models/headline-224-bi-real-s0.bireal`');
+  });
+
+  it("describes the two-stage run from its recipe, not as the paper's recipe", () => {
+    const stage = (model: string, epochs: number, options: object) => ({
+      model: { name: model, options },
+      epochs,
+      optimizer: { type: 'adam', lr: 4e-3, weightDecay: 0 },
+    });
+    const base = run('bi-real', 0, 0.8);
+    const twoStage = {
+      ...base,
+      recipe: {
+        stages: [stage('resnet18', 3, { activation: 'clip' }), stage('bireal18', 8, {})],
+      },
+      summary: {
+        ...base.summary,
+        stages: [{ eval: base.summary.eval }, { eval: base.summary.eval }],
+      },
+    } as unknown as ExperimentRun;
+    const text = twoStageRun([twoStage]);
+    assert.match(
+      text,
+      /^a real ResNet-18 \(clip activations, basic blocks\) trained 3 epochs from scratch, then Bi-Real-18 8 epochs from its weights, Adam: /,
+    );
+    assert.match(text, /different from the paper's recipe/);
+    assert.match(text, /No from-scratch run of Bi-Real-18 at 224 px of the same length/);
+    const markdown = resultsMarkdown((name) => (name === 'headline-224' ? [twoStage] : []));
+    assert.match(
+      markdown,
+      /^\*\*A two-stage run at 224 px\*\* \(imagenette at 32 px, 3 \+ 8 epochs, full width\): a real/,
+    );
+    assert.doesNotMatch(markdown, /The paper's two-stage recipe/);
   });
 
   it('every download of a recorded seed 0 is a deploy file in the repository', () => {

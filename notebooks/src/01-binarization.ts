@@ -23,6 +23,10 @@ import {
 import { markdownTable, plot, startNotebook } from 'bireal/notebook';
 
 await startNotebook();
+/** Checks the answer to an exercise: throws `message` unless `ok`. */
+const check = (ok: boolean, message: string) => {
+  if (!ok) throw new Error(message);
+};
 
 // %% [markdown]
 // ## Sign, with sign(0) = +1
@@ -147,19 +151,25 @@ plot(
 // $$a \cdot w = \#\text{agree} - \#\text{disagree} = 2\,\mathrm{popcount}(\mathrm{XNOR}(a, w)) - n.$$
 //
 // One 64-bit XNOR and one popcount instruction replace 64 multiply-adds: this is why the paper
-// counts a binary operation as 1/64 of a FLOP. A worked example with $n = 16$:
+// counts a binary operation as 1/64 of a FLOP. A worked example with $n = 16$, in one 32-bit
+// word. JavaScript's bit operators work on 32-bit integers and take a shift count modulo 32, so
+// the naive mask `(1 << n) - 1` breaks for a full word: `1 << 32` is `1 << 0` = 1 and the mask
+// becomes 0. The code below writes the full-word mask out, and reads words with `>>> 0` as
+// unsigned (bit 31 set would otherwise make them negative), so that it holds up to $n = 32$.
 
 // %%
-const n = 16;
+const n: number = 16; // up to 32: one word
 const a = Array.from({ length: n }, (_, i) => ((i * 7 + 3) % 5 < 2 ? -1 : 1));
 const wBits = Array.from({ length: n }, (_, i) => ((i * 3 + 1) % 4 === 0 ? -1 : 1));
-const pack = (v: number[]) => v.reduce((word, s, i) => (s > 0 ? word | (1 << i) : word), 0);
+/** The bits of a ±1 vector (length <= 32) as an unsigned word: entry i at bit i, +1 -> 1. */
+const pack = (v: number[]) => v.reduce((word, s, i) => (s > 0 ? (word | (1 << i)) >>> 0 : word), 0);
 const popcount = (x: number) =>
   x
     .toString(2)
     .split('')
     .filter((b) => b === '1').length;
-const xnor = ~(pack(a) ^ pack(wBits)) & ((1 << n) - 1);
+const mask = n === 32 ? 0xffffffff : (1 << n) - 1; // the low n bits
+const xnor = (~(pack(a) ^ pack(wBits)) & mask) >>> 0;
 const viaBits = 2 * popcount(xnor) - n;
 const viaFloats = a.reduce((s, ai, i) => s + ai * (wBits[i] as number), 0);
 tslab.display.markdown(
@@ -175,9 +185,11 @@ tslab.display.markdown(
 // ## What it saves on a ResNet-18
 //
 // The library's cost summary counts every layer of a model: parameters by precision, memory
-// (32 bits per real parameter, 1 per binary one) and FLOPs (real FLOPs plus binary MACs / 64),
-// at the ImageNet configuration (224x224 input, 1000 classes). Bi-Real-18 keeps the first conv,
-// the 1x1 downsampling convs and the classifier real, as the paper does.
+// (32 bits per real parameter, 1 per binary one) and FLOPs, at the ImageNet configuration
+// (224x224 input, 1000 classes). Its "FLOPs", like the paper's, count **multiply-accumulates**
+// (MACs): one real MAC is one FLOP, and a binary MAC 1/64 of one (real MACs + binary MACs / 64).
+// Bi-Real-18 keeps the first conv, the 1x1 downsampling convs and the classifier real, as the
+// paper does.
 
 // %%
 const costs = (['resnet18', 'bireal18'] as const).map((name) => {
@@ -195,7 +207,7 @@ tslab.display.markdown(
       'binary params (M)',
       'memory (Mbit)',
       'binary MACs (G)',
-      'FLOPs',
+      'FLOPs (MACs)',
       'paper: memory / FLOPs',
     ],
     [
@@ -220,8 +232,8 @@ tslab.display.markdown(
     ],
   ) +
     `\n\nBi-Real-18 needs **${(real.memoryBits / binary.memoryBits).toFixed(1)}x** less memory and ` +
-    `**${(real.flops / binary.flops).toFixed(1)}x** fewer FLOPs than ResNet-18 (measured by this summary; ` +
-    'the last column is the paper, for reference).',
+    `**${(real.flops / binary.flops).toFixed(1)}x** fewer FLOPs (MACs) than ResNet-18 (counted by ` +
+    'this summary; the last column is the paper, for reference).',
 );
 plot(
   tslab.display,
@@ -229,13 +241,13 @@ plot(
     {
       type: 'bar',
       name: 'ResNet-18',
-      x: ['memory (Mbit)', 'FLOPs (x1e8)'],
+      x: ['memory (Mbit)', 'FLOPs = MACs (x1e8)'],
       y: [real.memoryBits / 1e6, real.flops / 1e8],
     },
     {
       type: 'bar',
       name: 'Bi-Real-18',
-      x: ['memory (Mbit)', 'FLOPs (x1e8)'],
+      x: ['memory (Mbit)', 'FLOPs = MACs (x1e8)'],
       y: [binary.memoryBits / 1e6, binary.flops / 1e8],
     },
   ],
@@ -247,9 +259,80 @@ plot(
 );
 
 // %% [markdown]
+// ## Counted, and measured
+//
+// The FLOPs ratio is a count, not a speed. The project's packed 1-bit engine (`PackedNet`:
+// bit-packed weights, XNOR-popcount convs) has been timed against ONNX Runtime running the float
+// ResNet-18, both on one thread, at 224 px, batch 1 (`npm run bench -- engine`, recorded in
+// `results/bench/`):
+//
+// | host | Bi-Real-18, packed engine | ResNet-18, ONNX Runtime | speed-up | file |
+// |---|---|---|---|---|
+// | AMD EPYC Zen 4, AVX-512 VPOPCNTDQ | 3.5 ms | 19.5 ms | 5.5x | `engine-2026-12-05.md` |
+// | Intel Sapphire Rapids class, AVX-512 VPOPCNTDQ | 6.2 ms | 29.5 ms | 4.8x | `portability-2026-12-07.md` |
+// | the same Intel host, the engine's AVX2 kernels | 11.1 ms | 30.0 ms | 2.7x | `portability-2026-12-07.md` |
+//
+// About half of the 11x shows up at best. The real-valued layers keep their full price: on the
+// Zen 4 host the 7x7 stem conv alone takes 1.228 ms of about 3.5, about as long as all sixteen
+// 1-bit convs together (1.29 ms); on the Intel host it takes 1.82 ms of 6.2 (the 1-bit convs
+// 2.5 ms).
+
+// %% [markdown]
+// ## Check yourself
+//
+// **Check 1.** Take $a = (+1, -1, -1, +1, +1, +1, -1, +1)$ and
+// $w = (+1, +1, -1, -1, +1, -1, -1, +1)$. Write both as bits (entry 0 first), XNOR them, count
+// the ones, and compute $a \cdot w$ from the identity above. The answer checks it against the
+// library's 1-bit conv: a 1x1 `BinaryConv2D` over 8 input channels computes exactly this dot
+// product.
+
+// %% tags=["answer"]
+// a: 1 0 0 1 1 1 0 1, w: 1 1 0 0 1 0 0 1. They agree at entries 0, 2, 4, 6 and 7:
+// XNOR = 1 0 1 0 1 0 1 1, popcount 5, so a . w = 2 * 5 - 8 = 2.
+import { BinaryConv2D } from 'bireal';
+const answerDot = 2;
+const [checkA, checkW] = [
+  [1, -1, -1, 1, 1, 1, -1, 1],
+  [1, 1, -1, -1, 1, -1, -1, 1],
+];
+const conv1x1 = new BinaryConv2D({ filters: 1, kernelSize: 1, binarizer: 'sign' });
+conv1x1.build([1, 1, 1, 8]);
+conv1x1.setWeights([tf.tensor4d(checkW, [1, 1, 8, 1])]);
+const libraryDot = (conv1x1.apply(tf.tensor4d(checkA, [1, 1, 1, 8])) as tf.Tensor).dataSync()[0];
+const checkXnor = (~(pack(checkA) ^ pack(checkW)) & 0xff) >>> 0;
+check(
+  popcount(checkXnor) === 5 && 2 * popcount(checkXnor) - 8 === answerDot,
+  `XNOR ${checkXnor.toString(2)}`,
+);
+check(libraryDot === answerDot, `the 1-bit conv gives ${libraryDot}`);
+console.log(
+  `a . w = ${answerDot}; XNOR (entry 7 first): ${checkXnor.toString(2).padStart(8, '0')}`,
+);
+
+// %% [markdown]
+// **Check 2.** The first 1-bit conv of Bi-Real-18's stage 1 (`s1_conv1`) has a 3x3 kernel,
+// 64 input and 64 output channels, and a 56x56 output at 224 px. How many binary MACs does it
+// do per image, how many FLOPs does the cost summary count for them, and how many bits do its
+// weights take (and as 32-bit floats)?
+
+// %% tags=["answer"]
+// Each output value sums 3 * 3 * 64 = 576 products: 56 * 56 * 64 outputs * 576 = 115,605,504
+// binary MACs, 115,605,504 / 64 = 1,806,336 FLOPs. Weights: 576 * 64 = 36,864 bits, against
+// 36,864 * 32 = 1,179,648 bits as floats.
+const answerMacs = 56 * 56 * 64 * (3 * 3 * 64);
+const s1conv1 = binary.layers.find((l) => l.name === 's1_conv1');
+check(s1conv1?.binaryMacs === answerMacs, `binary MACs: ${s1conv1?.binaryMacs}`);
+check(s1conv1?.flops === answerMacs / 64, `FLOPs: ${s1conv1?.flops}`);
+check(s1conv1?.memoryBits === 3 * 3 * 64 * 64, `memory: ${s1conv1?.memoryBits} bits`);
+console.log(
+  `s1_conv1: ${answerMacs} binary MACs, ${answerMacs / 64} FLOPs, ${s1conv1?.memoryBits} bits`,
+);
+
+// %% [markdown]
 // ## Exercise
 //
 // 1. Repeat the cost table for `resnet34` and `bireal34`. Which part of Bi-Real-34's memory is
 //    real-valued, and why does it grow less than the binary part?
-// 2. Change `n` in the XNOR example to 32 and check the identity again. What breaks if `n` is
-//    not a multiple of the word size, and how would you pad?
+// 2. Change `n` in the XNOR example to 32, a full word, and check the identity again. What
+//    breaks if $n$ is not a multiple of the word size, and how would you pad? What changes for
+//    $n > 32$?

@@ -32,6 +32,16 @@ import {
 } from 'bireal/notebook';
 
 await startNotebook();
+/** One colour per estimator, the same in every chart of this notebook. */
+const COLORS: Record<string, string> = {
+  ste: 'rgb(214, 39, 40)',
+  'clipped-ste': 'rgb(31, 119, 180)',
+  'approx-sign': 'rgb(44, 160, 44)',
+};
+/** Checks the answer to an exercise: throws `message` unless `ok`. */
+const check = (ok: boolean, message: string) => {
+  if (!ok) throw new Error(message);
+};
 
 // %% [markdown]
 // ## The derivatives, as the library computes them
@@ -56,7 +66,14 @@ const derivative = Object.fromEntries(
 const forward = Array.from(binarizeActivation(x, 'approx-sign').dataSync());
 plot(
   tslab.display,
-  ESTIMATORS.map((e) => ({ type: 'scatter', mode: 'lines', name: e, x: grid, y: derivative[e] })),
+  ESTIMATORS.map((e) => ({
+    type: 'scatter',
+    mode: 'lines',
+    name: e,
+    x: grid,
+    y: derivative[e],
+    line: { color: COLORS[e] },
+  })),
   {
     title: { text: 'Backward: dF/dx of each estimator (from tf.grad of binarizeActivation)' },
     xaxis: { title: { text: 'x' } },
@@ -68,8 +85,9 @@ plot(
 // ## The stand-ins, and the mismatch with the sign
 //
 // Integrating each derivative, with $F(0) = 0$ (each stand-in is odd), recovers the stand-in
-// $F$ that the gradient belongs to. The shaded gap between $F$ and the sign is the mismatch; its area on
-// $[-2, 2]$ is one number per estimator: 2 for the STE, 1 for the clip, 2/3 for ApproxSign.
+// $F$ that the gradient belongs to. The shaded gap between $F$ and the sign is the mismatch; its
+// area on $[-2, 2]$ is one number per estimator: 2 for the STE, 1 for the clip, 2/3 for
+// ApproxSign.
 
 // %%
 const step = 0.01;
@@ -82,29 +100,46 @@ const standIn = (d: number[]) => {
 const stand = Object.fromEntries(ESTIMATORS.map((e) => [e, standIn(derivative[e])]));
 const mismatch = (f: number[]) =>
   f.reduce((area, v, i) => area + Math.abs(v - (forward[i] as number)) * step, 0);
+/** One panel per estimator: the sign, then F filled to it (`tonexty`), on axes x{i}, y{i}. */
+const axis = (i: number) => (i === 0 ? '' : String(i + 1));
+const translucent = (color: string) => color.replace('rgb(', 'rgba(').replace(')', ', 0.25)');
 plot(
   tslab.display,
-  [
+  ESTIMATORS.flatMap((e, i) => [
     {
       type: 'scatter',
       mode: 'lines',
       name: 'sign (forward)',
+      legendgroup: 'sign',
+      showlegend: i === 0,
       x: grid,
       y: forward,
-      line: { color: 'black', width: 3 },
+      line: { color: 'black', width: 2 },
+      xaxis: `x${axis(i)}`,
+      yaxis: `y${axis(i)}`,
     },
-    ...ESTIMATORS.map((e) => ({
+    {
       type: 'scatter',
       mode: 'lines',
       name: `F for ${e}`,
       x: grid,
       y: stand[e],
-    })),
-  ],
+      line: { color: COLORS[e] },
+      fill: 'tonexty',
+      fillcolor: translucent(COLORS[e] as string),
+      xaxis: `x${axis(i)}`,
+      yaxis: `y${axis(i)}`,
+    },
+  ]),
   {
-    title: { text: 'Forward: the sign, and the stand-in F each gradient belongs to' },
-    xaxis: { title: { text: 'x' } },
-    yaxis: { range: [-2.1, 2.1] },
+    title: { text: 'Forward: the sign, the stand-in F each gradient belongs to, and the gap' },
+    grid: { rows: 1, columns: 3, pattern: 'independent' },
+    ...Object.fromEntries(
+      ESTIMATORS.flatMap((e, i) => [
+        [`xaxis${axis(i)}`, { title: { text: `x (${e})` } }],
+        [`yaxis${axis(i)}`, { range: [-2.1, 2.1] }],
+      ]),
+    ),
   },
 );
 tslab.display.markdown(
@@ -141,6 +176,7 @@ plot(
       type: 'scatter',
       mode: 'lines',
       name: r.variant,
+      line: { color: COLORS[r.variant] },
       x: smooth(
         steps.map((s) => s['step'] as number),
         every,
@@ -157,7 +193,12 @@ plot(
     yaxis: { title: { text: 'cross-entropy (label smoothing 0.1)' } },
   },
 );
-plot(tslab.display, epochCurves(runs, 'eval', 'top1', 100), {
+const colored = (trace: Record<string, unknown>) => ({
+  ...trace,
+  line: { color: COLORS[trace['name'] as string] },
+  marker: { color: COLORS[trace['name'] as string] },
+});
+plot(tslab.display, epochCurves(runs, 'eval', 'top1', 100).map(colored), {
   title: { text: `Imagenette val top-1 after each epoch, ${RUNS_LABEL}` },
   xaxis: { title: { text: 'epoch' }, dtick: 1 },
   yaxis: { title: { text: 'top-1 (%)' } },
@@ -176,8 +217,11 @@ tslab.display.markdown(
 // %% [markdown]
 // ## What to look at
 //
-// - The STE passes gradient even where $|x| > 1$, where the sign will not change however far
-//   $x$ moves: those updates are noise. In the recorded runs it trails the other two.
+// - The STE passes the full gradient even where $|x| > 1$. Its direction is right: moving $x$
+//   towards 0 does flip the sign once $x$ crosses 0. But it is biased: a gradient of 1 says
+//   that every small step changes the loss, while the sign, and so the loss, stays the same
+//   until $x$ crosses 0; far from 0 a run of updates changes nothing before one of them flips
+//   the sign (Check 2 below counts them). In the recorded runs it trails the other two.
 // - The clipped STE and ApproxSign both stop the gradient outside $[-1, 1]$; ApproxSign also
 //   weights it towards 0, where a small change of $x$ does flip the sign.
 // - One seed, width 0.25 and 6 epochs is a small setting, and the clipped STE's lead belongs
@@ -185,7 +229,60 @@ tslab.display.markdown(
 //   The lead shrinks from about 5 points (32 px) to 1.6 at widths 0.25 and 0.5 and 0.7 at full
 //   width (64 px, 16 epochs). At 128 px and full width (two seeds) ApproxSign leads by half a
 //   point, inside the spread between seeds: there, neither estimator is clearly better.
+
+// %% [markdown]
+// ## Check yourself
 //
+// **Check 1.** What gradient does each estimator pass back through the sign at $x = -0.25$ and
+// at $x = 1.5$, for $\partial L / \partial\,\mathrm{sign}(x) = 1$? Work it out from the table
+// at the top; the answer compares with `tf.grad` of the library's `binarizeActivation`.
+
+// %% tags=["answer"]
+// STE: 1 and 1. Clipped STE: 1 (|x| <= 1) and 0. ApproxSign: 2 - 2 * 0.25 = 1.5, and 0.
+const answerGrads: Record<string, number[]> = {
+  ste: [1, 1],
+  'clipped-ste': [1, 0],
+  'approx-sign': [1.5, 0],
+};
+for (const e of ESTIMATORS) {
+  const got = Array.from(
+    tf
+      .grad((v: tf.Tensor) => tf.sum(binarizeActivation(v, e)))(tf.tensor1d([-0.25, 1.5]))
+      .dataSync(),
+  );
+  check(
+    got.every((g, i) => Math.abs(g - (answerGrads[e]?.[i] as number)) < 1e-6),
+    `${e}: the library gives ${got.join(', ')}`,
+  );
+}
+console.log(answerGrads);
+
+// %% [markdown]
+// **Check 2.** Train a single number $x$, starting at $x = 1.5$, on the loss
+// $L = \mathrm{sign}(x)$ (the sign should become $-1$) by plain gradient descent with learning
+// rate 0.25, $x \leftarrow x - 0.25\,\partial L / \partial x$. After how many steps does the
+// sign flip with the STE, and with ApproxSign? For how many of the STE's steps does $L$ stay
+// the same?
+
+// %% tags=["answer"]
+// STE: the gradient is 1 at every step, x = 1.5 - 0.25 k. At k = 6, x = 0 and sign(0) = +1;
+// at k = 7, x = -0.25: the sign flips after 7 steps, and L stays at +1 for the first 6.
+// ApproxSign: the gradient at 1.5 is 0, x never moves and the sign never flips.
+const answerSteps: Record<string, number | null> = { ste: 7, 'approx-sign': null };
+const stepsToFlip = (e: 'ste' | 'approx-sign') => {
+  let v = tf.scalar(1.5);
+  for (let k = 1; k <= 20; k++) {
+    const g = tf.grad((t: tf.Tensor) => binarizeActivation(t, e))(v);
+    v = tf.sub(v, tf.mul(0.25, g));
+    if ((binarizeActivation(v, e).dataSync()[0] as number) < 0) return k;
+  }
+  return null; // not within 20 steps
+};
+for (const e of ['ste', 'approx-sign'] as const)
+  check(stepsToFlip(e) === answerSteps[e], `${e}: the sign flips after ${stepsToFlip(e)} steps`);
+console.log(answerSteps);
+
+// %% [markdown]
 // ## Exercise
 //
 // 1. Write the derivative of a steeper stand-in, e.g. $\tanh(3x)$, as a new estimator (a

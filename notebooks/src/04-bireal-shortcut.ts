@@ -7,10 +7,10 @@
 // exactly such a BatchNorm output whenever no shortcut joins in between (every other conv).
 //
 // Bi-Real Net adds the block's **real-valued input** to the output of **every** 1-bit conv
-// (`out = BN(conv(sign(x))) + x`). The sum carries the real activations from block to block,
-// so the values entering each sign are effectively continuous. The paper calls this a larger
-// *representational capability*: more distinct values, finer information before each
-// binarization.
+// (`out = BN(conv(sign(x))) + x`). The sum carries real activations from block to block: every
+// conv's real-valued output is passed on, and the values entering each sign are effectively
+// continuous. The paper calls this a larger *representational capability* of the real-valued
+// activations.
 //
 // This notebook counts those values on real photos, then compares the two structures trained.
 
@@ -31,6 +31,10 @@ import {
 } from 'bireal/notebook';
 
 await startNotebook();
+/** Checks the answer to an exercise: throws `message` unless `ok`. */
+const check = (ok: boolean, message: string) => {
+  if (!ok) throw new Error(message);
+};
 
 // %% [markdown]
 // ## Distinct values entering the second conv of each stage
@@ -124,6 +128,17 @@ plot(
 tf.dispose([...bireal, ...plain, images]);
 
 // %% [markdown]
+// What the count shows, and what it does not. The sign maps every one of these values to
+// $\pm 1$: more distinct values do not mean that more passes through a sign, and each 1-bit
+// conv reads one bit per input value in both networks. What differs is where the real values
+// go. In Bi-Real-18 each conv's real-valued (BatchNorm'd) output is added to the shortcut and
+// passed on, so the next block's input, and in the end the pooled features the classifier
+// reads, keep the magnitudes that each sign throws away. In the plain network the first conv of
+// each pair feeds only the next sign, and its magnitudes end there. The count of distinct
+// values measures the representational capability of the real-valued activations that the
+// paper talks about, not what a sign passes.
+
+// %% [markdown]
 // ## Trained: plain 1-bit ResNet-18 against Bi-Real-18
 //
 // The experiment `shortcut` trains both (width 0.25, ApproxSign, magnitude-aware weights, Adam)
@@ -159,7 +174,78 @@ tslab.display.markdown(
 //   largest in the smallest setting (about 9 points at 32 px), falls to 1.6 points at full
 //   width (64 px, 16 epochs) and to 0.4 points at 128 px and full width (two seeds): small,
 //   but not yet reversed.
+
+// %% [markdown]
+// ## Check yourself
 //
+// **Check 1.** A 1-bit conv with a 3x3 kernel over 64 input channels sums $3 \cdot 3 \cdot 64$
+// products of $\pm 1$. How many distinct values can one of its outputs take (before the
+// channel's $\alpha$ and BatchNorm), which are they, and why are they all even?
+
+// %% tags=["answer"]
+// 577: the even integers -576, -574, ..., 576. Each of the 576 products is +1 or -1; with k of
+// them -1 the sum is 576 - 2k, k = 0 ... 576, so its parity is that of 576 (the 9C + 1 of the
+// table, C = 64). The check feeds a BinaryConv2D (all weights +1) 577 patches, patch k with
+// its first k entries -1.
+import { BinaryConv2D } from 'bireal';
+const answerCount = 577;
+const allPlus = new BinaryConv2D({
+  filters: 1,
+  kernelSize: 3,
+  padding: 'valid',
+  binarizer: 'sign',
+});
+allPlus.build([1, 3, 3, 64]);
+allPlus.setWeights([tf.ones([3, 3, 64, 1])]);
+const patches = tf.tensor4d(
+  Array.from({ length: answerCount * 576 }, (_, i) => (i % 576 < Math.floor(i / 576) ? -1 : 1)),
+  [answerCount, 3, 3, 64],
+);
+const sums = Array.from((allPlus.apply(patches) as tf.Tensor).dataSync());
+check(new Set(sums).size === answerCount, `${new Set(sums).size} distinct sums`);
+check(
+  sums.every((v) => v % 2 === 0) && Math.min(...sums) === -576 && Math.max(...sums) === 576,
+  `sums from ${Math.min(...sums)} to ${Math.max(...sums)}`,
+);
+console.log(
+  `${new Set(sums).size} distinct values, from ${Math.min(...sums)} to ${Math.max(...sums)}`,
+);
+
+// %% [markdown]
+// **Check 2.** A Bi-Real block on one pixel with 4 channels, BatchNorm left out:
+// $\mathrm{out} = \mathrm{conv}(\mathrm{sign}(x)) + x$, where the 1x1 1-bit conv has the weights
+// below (row $i$: input channel $i$, column $o$: output channel $o$). Compute the conv's output
+// and the block's output for $x = (0.7, -0.2, 1.5, -0.1)$ and for
+// $x' = (0.1, -0.9, 0.2, -1.3)$. Which of the two can tell $x$ from $x'$?
+//
+// $$W = \begin{pmatrix} 1 & -1 & 1 & 1 \\ 1 & 1 & -1 & 1 \\ -1 & 1 & 1 & 1 \\ 1 & -1 & -1 & 1 \end{pmatrix}$$
+
+// %% tags=["answer"]
+// sign(x) = sign(x') = (+1, -1, +1, -1), so the conv gives (-2, 0, 4, 0) for both (each output
+// is that sign vector dotted with a column of W). The block adds its input: (-1.3, -0.2, 5.5,
+// -0.1) for x and (-1.9, -0.9, 4.2, -1.3) for x'. The conv cannot tell x from x'; the block's
+// output, which the next block receives, still can.
+const answerConv = [-2, 0, 4, 0];
+const answerBlock = [-1.3, -0.2, 5.5, -0.1, -1.9, -0.9, 4.2, -1.3];
+const tinyConv = new BinaryConv2D({ filters: 4, kernelSize: 1, binarizer: 'sign' });
+tinyConv.build([1, 1, 1, 4]);
+tinyConv.setWeights([
+  tf.tensor4d([1, -1, 1, 1, 1, 1, -1, 1, -1, 1, 1, 1, 1, -1, -1, 1], [1, 1, 4, 4]),
+]);
+const tinyInputs = tf.tensor4d([0.7, -0.2, 1.5, -0.1, 0.1, -0.9, 0.2, -1.3], [2, 1, 1, 4]);
+const tinyConvOut = Array.from((tinyConv.apply(tinyInputs) as tf.Tensor).dataSync());
+const tinyBlockOut = Array.from(
+  tf.add(tinyConv.apply(tinyInputs) as tf.Tensor, tinyInputs).dataSync(),
+);
+const close = (got: number[], want: number[]) =>
+  got.every((v, i) => Math.abs(v - (want[i] as number)) < 1e-6);
+check(close(tinyConvOut, [...answerConv, ...answerConv]), `conv: ${tinyConvOut.join(', ')}`);
+check(close(tinyBlockOut, answerBlock), `block: ${tinyBlockOut.join(', ')}`);
+console.log(
+  `conv: ${tinyConvOut.join(', ')}; block: ${tinyBlockOut.map((v) => v.toFixed(1)).join(', ')}`,
+);
+
+// %% [markdown]
 // ## Exercise
 //
 // 1. Count distinct values at the *output of the first conv* (before BatchNorm) in both

@@ -21,17 +21,42 @@
 
 // %%
 import * as tslab from 'tslab';
-import { GRID_ROWS, gridTable, regimeCells, regimeTable } from 'bireal';
 import {
+  GAPS,
+  GRID_ROWS,
+  cellSetting,
+  formatGap,
+  gapBySeed,
+  gridTable,
+  meanStd,
+  regimeCells,
+  regimeTable,
+  type RegimeCell,
+} from 'bireal';
+import {
+  QUICK,
   RUNS_LABEL,
   experimentRuns,
+  plot,
   provenance,
-  regimeChart,
-  seedBars,
   startNotebook,
 } from 'bireal/notebook';
 
 await startNotebook();
+/** Checks the answer to an exercise: throws `message` unless `ok`. */
+const check = (ok: boolean, message: string) => {
+  if (!ok) throw new Error(message);
+};
+
+// %% [markdown]
+// ## The grid
+//
+// Every gap in this notebook has one sign: **Bi-Real-18's top-1 minus the variant's**, seed by
+// seed (the two trained with the same seed, so the same data order), in points. It is positive
+// where Bi-Real-18 does better, that is where the part the variant changes helps. One kind of
+// row reads the other way: the initialisation variants do not remove a part of the reference
+// but add one (a pretrained real network, which the paper uses and the reference, trained from
+// scratch, does not), so there a negative gap means that pretraining helps.
 
 // %%
 const grids = {
@@ -40,30 +65,94 @@ const grids = {
 };
 tslab.display.markdown(
   gridTable(grids) +
-    '\n\nstd: sample standard deviation over seeds; "vs Bi-Real-18": difference of the means, ' +
-    `in points.\n\nImagenette: ${provenance(grids.Imagenette)}\n\nCIFAR-10: ${provenance(grids['CIFAR-10'])}`,
+    '\n\nstd: sample standard deviation over seeds. Bi-Real-18 − variant: the gap, per seed, ' +
+    'mean ± std over seeds, in points; positive where Bi-Real-18 is better (for the ' +
+    'initialisation rows: negative where pretraining helps).' +
+    `\n\nImagenette: ${provenance(grids.Imagenette)}\n\nCIFAR-10: ${provenance(grids['CIFAR-10'])}`,
 );
-seedBars(
+// The gaps themselves, one bar (the mean) and one dot (a seed) per dataset and variant: what
+// the section is about is the size of each gap against the spread of its seeds.
+const variants = GRID_ROWS.filter((row) => row.variant !== 'bi-real');
+const rowLabels = variants.map((row) =>
+  row.part === 'initialisation' ? `${row.setting}<br>(adds pretraining)` : row.setting,
+);
+const datasetColors = ['#1f77b4', '#ff7f0e'];
+plot(
   tslab.display,
-  grids,
-  GRID_ROWS.map((r) => r.variant),
-  `Top-1 of each configuration, mean ± std and each seed, ${RUNS_LABEL}`,
+  Object.entries(grids).flatMap(([dataset, runs], i) => {
+    const gaps = variants.map((row) => gapBySeed({ runs }, row.variant));
+    const color = datasetColors[i % datasetColors.length];
+    return [
+      {
+        type: 'bar',
+        orientation: 'h',
+        name: `${dataset}: mean (bar), each seed (dot)`,
+        legendgroup: dataset,
+        y: rowLabels,
+        x: gaps.map((g) => (g.length === 0 ? null : meanStd(g).mean)),
+        marker: { color },
+        opacity: 0.5,
+        offsetgroup: dataset,
+      },
+      {
+        type: 'scatter',
+        mode: 'markers',
+        orientation: 'h',
+        name: `${dataset}: one seed`,
+        legendgroup: dataset,
+        showlegend: false,
+        y: gaps.flatMap((g, k) => g.map(() => rowLabels[k])),
+        x: gaps.flat(),
+        marker: { color, size: 7, line: { color: 'black', width: 1 } },
+        offsetgroup: dataset,
+      },
+    ];
+  }),
+  {
+    title: { text: `Bi-Real-18 − variant, top-1 per seed (${RUNS_LABEL})` },
+    barmode: 'group',
+    scattermode: 'group',
+    height: 480,
+    xaxis: {
+      title: { text: 'Bi-Real-18 − variant (points)' },
+      zeroline: true,
+      zerolinewidth: 2,
+      zerolinecolor: '#444',
+    },
+    yaxis: { autorange: 'reversed', automargin: true },
+    legend: { orientation: 'h', y: -0.18 },
+    margin: { t: 72, r: 16, b: 96, l: 16 },
+    annotations: [
+      { text: '← the variant is better', x: 0, xanchor: 'right', xshift: -8 },
+      { text: 'Bi-Real-18 is better →', x: 0, xanchor: 'left', xshift: 8 },
+    ].map((a) => ({
+      ...a,
+      xref: 'x',
+      yref: 'paper',
+      y: 1,
+      yanchor: 'bottom',
+      showarrow: false,
+      font: { size: 11 },
+    })),
+  },
 );
 
 // %% [markdown]
 // ## How to read it
 //
 // - A difference smaller than about two standard deviations is not resolved by three seeds.
-// - **Activation gradient.** The STE is the worst of the three: clearly on Imagenette, on average
-//   on CIFAR-10, where one seed fell far behind. The clipped STE, not ApproxSign, is the best on
-//   both: the opposite of the paper's ImageNet-1k ablation.
+// - **Activation gradient.** The STE is the worst of the three: Bi-Real-18 leads it by 4.0 ±
+//   0.7 points on Imagenette and by 3.5 ± 4.1 on CIFAR-10, where one seed fell far behind. The
+//   clipped STE, not ApproxSign, is the best on both (gaps of −5.4 and −3.5 points): the
+//   opposite of the paper's ImageNet-1k ablation.
 // - **Weight gradient.** Magnitude-aware and plain scaled-sign gradients give the same accuracy
-//   here, within the spread between seeds.
+//   here (−0.4 ± 1.0 and −0.3 ± 0.2 points), within the spread between seeds.
 // - **Initialisation.** Starting from a pretrained real ResNet-18 helps on both datasets, with
-//   ReLU or clip alike. Part of that gain is compute: the pretrained variants also trained the
-//   real network first (4 more epochs on Imagenette, 1 on CIFAR-10).
-// - **Structure.** The plain 1-bit ResNet beats Bi-Real-18 here, again the opposite of the
-//   paper.
+//   ReLU or clip alike (gaps of −4.0 to −5.0 points: negative, because here the variant is the
+//   one with pretraining). Part of that gain is compute: the pretrained variants also trained
+//   the real network first (4 more epochs on Imagenette, 1 on CIFAR-10).
+// - **Structure.** The plain 1-bit ResNet beats Bi-Real-18 here, by 8.6 points on Imagenette
+//   and 3.8 on CIFAR-10: again the opposite of the paper.
 // - Small images and short training favour whatever learns fastest; the paper's ImageNet-1k
 //   gaps need not appear here with the same sizes, or at all. That is a finding about this
 //   setting, not a verdict on the paper.
@@ -88,14 +177,110 @@ const regime = regimeCells([
   ...(await experimentRuns('regime-map-64')),
   ...(await experimentRuns('imagenette-128')),
 ]);
-regimeChart(
-  tslab.display,
-  regime,
-  `The two gaps as the network widens (Imagenette val), ${RUNS_LABEL}`,
-);
+/**
+ * One panel per gap against the width (log scale), one line per resolution and budget: the
+ * mean ± std over seeds, and each seed as a faint dot. The lines are drawn side by side at each
+ * width (and with their own marker), so that a point never hides another.
+ */
+function regimeChart(cells: RegimeCell[], title: string): void {
+  const lineOf = (c: RegimeCell) =>
+    `${c.imageSize} px, ${c.epochs} epoch${c.epochs === '1' ? '' : 's'}`;
+  const lines = [...new Set(cells.map(lineOf))];
+  const widths = [...new Set(cells.map((c) => c.width))].sort((a, b) => a - b);
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
+  const symbols = ['circle', 'square', 'diamond', 'triangle-up'];
+  const shift = (i: number) => 1.13 ** (i - (lines.length - 1) / 2);
+  const traces = GAPS.flatMap((gap, panel) =>
+    lines.flatMap((line, i) => {
+      const points = cells
+        .filter((c) => lineOf(c) === line)
+        .sort((a, b) => a.width - b.width)
+        .map((c) => ({ x: c.width * shift(i), gaps: gapBySeed(c, gap.variant) }))
+        .filter((p) => p.gaps.length > 0);
+      const axes = { xaxis: panel === 0 ? 'x' : 'x2', yaxis: panel === 0 ? 'y' : 'y2' };
+      const style = { color: colors[i % colors.length], symbol: symbols[i % symbols.length] };
+      return [
+        {
+          ...axes,
+          type: 'scatter',
+          mode: 'lines+markers',
+          name: line,
+          legendgroup: line,
+          showlegend: panel === 0,
+          x: points.map((p) => p.x),
+          y: points.map((p) => meanStd(p.gaps).mean),
+          error_y: {
+            type: 'data',
+            array: points.map((p) => meanStd(p.gaps).std || 0),
+            visible: true,
+          },
+          line: { color: style.color },
+          marker: { ...style, size: 10 },
+        },
+        {
+          ...axes,
+          type: 'scatter',
+          mode: 'markers',
+          name: `${line}: one seed`,
+          legendgroup: line,
+          showlegend: false,
+          x: points.flatMap((p) => p.gaps.map(() => p.x)),
+          y: points.flatMap((p) => p.gaps),
+          marker: { ...style, size: 5, opacity: 0.45 },
+        },
+      ];
+    }),
+  );
+  const ys = traces.flatMap((t) => t.y).concat(0);
+  const pad = 0.1 * (Math.max(...ys) - Math.min(...ys)) + 0.5;
+  const xaxis = (domain: number[]) => ({
+    domain,
+    type: 'log',
+    range: [Math.log10(Math.min(...widths) / 1.5), Math.log10(Math.max(...widths) * 1.5)],
+    tickvals: widths,
+    ticktext: widths.map((w) => `${w}<br>${Math.round(64 * w)}-${Math.round(512 * w)} ch`),
+    title: { text: 'width' },
+  });
+  const yaxis = { range: [Math.min(...ys) - pad, Math.max(...ys) + pad], zeroline: true };
+  plot(tslab.display, traces, {
+    title: { text: title, y: 0.97, yanchor: 'top' },
+    height: 520,
+    xaxis: xaxis([0, 0.4]),
+    xaxis2: xaxis([0.6, 1]),
+    yaxis: { ...yaxis, anchor: 'x', title: { text: 'Bi-Real-18 − variant (points)' } },
+    yaxis2: { ...yaxis, anchor: 'x2', matches: 'y' },
+    annotations: GAPS.flatMap((gap, panel) => [
+      {
+        text: `<b>${gap.claim} gap</b><br><span style="font-size:11px">${gap.gap}</span>`,
+        xref: 'paper',
+        yref: 'paper',
+        x: panel === 0 ? 0.2 : 0.8,
+        y: 1.02,
+        yanchor: 'bottom',
+        showarrow: false,
+      },
+      {
+        text: "↑ the paper's claim holds",
+        xref: `x${panel === 0 ? '' : 2} domain`,
+        yref: `y${panel === 0 ? '' : 2}`,
+        x: 0.02,
+        y: 0,
+        xanchor: 'left',
+        yanchor: 'bottom',
+        showarrow: false,
+        font: { size: 11 },
+      },
+    ]),
+    legend: { orientation: 'h', y: -0.28 },
+    margin: { t: 118, r: 16, b: 120, l: 64 },
+  });
+}
+regimeChart(regime, `The two gaps as the network widens (Imagenette val), ${RUNS_LABEL}`);
 tslab.display.markdown(
   regimeTable(regime) +
-    '\n\nGaps: mean ± std over seeds of the per-seed difference, in points.\n\n' +
+    '\n\nGaps: Bi-Real-18 − variant, mean ± std over seeds of the per-seed difference, in ' +
+    "points; positive where the paper's claim holds here. In the chart, the lines are drawn " +
+    'side by side at each width so that no point hides another.\n\n' +
     provenance(regime.flatMap((cell) => cell.runs)),
 );
 
@@ -121,8 +306,9 @@ tslab.display.markdown(
 //   The trend runs the paper's way as the network widens and the images grow, but on
 //   Imagenette neither part yet shows the gain the paper reports on ImageNet-1k.
 // - What is left between here and the paper is 224 px, 1,000 classes and much longer training:
-//   the claims may hold there; this map does not reach it. Notebook 7 trains Bi-Real-18 with
-//   the paper's two-stage recipe at 224 px, one seed, without the variants.
+//   the claims may hold there; this map does not reach it. Notebook 7 has one 224 px run of
+//   Bi-Real-18 (from a clip ResNet-18 trained 3 epochs, then 8 epochs, Adam: not the paper's
+//   recipe), one seed, without the variants.
 
 // %% [markdown]
 // ## Does the learning rate decide it?
@@ -147,7 +333,81 @@ tslab.display.markdown(
 // the rate that trains best in 16 epochs.
 
 // %% [markdown]
-// ## Exercise
+// ## Exercises
+//
+// **Check 1.** In the regime table, at which setting is the shortcut gap (Bi-Real-18 − plain
+// 1-bit ResNet-18) closest to zero, and by how much does Bi-Real-18 trail there?
+
+// %% tags=["answer"]
+// 128 px, width 1, 12 epochs: −0.4 points (the other settings: −8.6 to −1.6).
+const shortcutGaps = regime
+  .map((cell) => ({ cell, gaps: gapBySeed(cell, 'plain-resnet') }))
+  .filter(({ gaps }) => gaps.length > 0);
+const closestToZero = shortcutGaps.reduce((a, b) =>
+  Math.abs(meanStd(b.gaps).mean) < Math.abs(meanStd(a.gaps).mean) ? b : a,
+);
+const closestRow = regimeTable(regime)
+  .split('\n')
+  .find((line) => line.startsWith(`| ${cellSetting(closestToZero.cell)} |`));
+console.log(`${cellSetting(closestToZero.cell)}: ${formatGap(closestToZero.gaps)} points`);
+check(
+  closestRow?.includes(` ${formatGap(closestToZero.gaps)} `) ?? false,
+  `the table's row: ${closestRow}`,
+);
+if (!QUICK) {
+  check(closestToZero.cell.imageSize === 128, `closest at ${cellSetting(closestToZero.cell)}`);
+  check(formatGap(closestToZero.gaps) === '−0.4 ± 0.2', formatGap(closestToZero.gaps));
+}
+
+// %% [markdown]
+// **Check 2.** In the grid chart, the plain 1-bit ResNet-18 has one dot per seed on
+// Imagenette. Which seed gives it its largest lead over Bi-Real-18, and is the mean of the three
+// per-seed gaps the value in the grid table?
+
+// %% tags=["answer"]
+// Seed 1: Bi-Real-18 40.4%, plain 1-bit ResNet-18 50.2%, a gap of −9.8 points (seeds 0 and 2:
+// −9.3 and −6.7). The mean, (−9.3 − 9.8 − 6.7) / 3 = −8.6, is the table's −8.6 ± 1.7.
+const plainGaps = gapBySeed({ runs: grids.Imagenette }, 'plain-resnet');
+const plainSeeds = grids.Imagenette.filter((r) => r.variant === 'bi-real')
+  .map((r) => r.seed)
+  .sort((a, b) => a - b)
+  .filter((seed) => grids.Imagenette.some((r) => r.variant === 'plain-resnet' && r.seed === seed));
+const largestLead = plainSeeds[plainGaps.indexOf(Math.min(...plainGaps))];
+const plainMean = plainGaps.reduce((a, b) => a + b, 0) / plainGaps.length;
+const plainRow = gridTable(grids)
+  .split('\n')
+  .find((line) => line.includes('| plain 1-bit ResNet-18 |'));
+console.log(
+  `seed ${largestLead}; gaps ${plainGaps.map((g) => g.toFixed(1)).join(', ')}; mean ${formatGap([plainMean])}`,
+);
+check(plainRow?.includes(` ${formatGap(plainGaps)} `) ?? false, `the table's row: ${plainRow}`);
+check(formatGap(plainGaps).startsWith(formatGap([plainMean])), `mean ${plainMean}`);
+if (!QUICK) {
+  check(largestLead === 1, `largest lead at seed ${largestLead}`);
+  check(formatGap([plainMean]) === '−8.6', `mean ${plainMean}`);
+}
+
+// %% [markdown]
+// **Check 3.** At the largest images of the map (128 px), is the estimator gap (ApproxSign −
+// clipped STE) resolved by its seeds, by the two-standard-deviation rule of "How to read it"?
+
+// %% tags=["answer"]
+// No: +0.5 ± 0.6 points over two seeds (per seed 0.0 and +0.9); 0.5 is less than 2 x 0.6.
+const largest = regime
+  .filter((cell) => gapBySeed(cell, 'clipped-ste').length > 0)
+  .reduce((a, b) => (b.imageSize > a.imageSize ? b : a));
+const estimator = meanStd(gapBySeed(largest, 'clipped-ste'));
+const resolved = Math.abs(estimator.mean) > 2 * estimator.std;
+console.log(
+  `${cellSetting(largest)}: ${formatGap(gapBySeed(largest, 'clipped-ste'))} points, ${resolved ? '' : 'not '}resolved`,
+);
+if (!QUICK) {
+  check(largest.imageSize === 128, `largest images: ${cellSetting(largest)}`);
+  check(!resolved && formatGap(gapBySeed(largest, 'clipped-ste')) === '+0.5 ± 0.6', 'resolved');
+}
+
+// %% [markdown]
+// Open questions:
 //
 // 1. Add a configuration that changes two parts at once (say `plain-resnet` with the clipped
 //    STE, in `ablationGrid` of `src/experiments/index.ts`): do the two differences add up?

@@ -123,7 +123,7 @@ export function weightGradient(dWb: tf.Tensor, w: tf.Tensor, binarizer: Binarize
  * | binarizer | forward | backward dL/dW |
  * |---|---|---|
  * | `sign` | sign(W) | dL/dWb * 1{abs(W) <= 1} (clipped STE, as in BNN) |
- * | `scaled` | alpha * sign(W) | dL/dWb * 1{abs(W) <= 1} (clipped STE, XNOR-style scaling) |
+ * | `scaled` | alpha * sign(W) (XNOR-Net's forward) | dL/dWb * 1{abs(W) <= 1} (clipped STE; XNOR-Net's own gradient also carries alpha and a 1/n term) |
  * | `magnitude-aware` | alpha * sign(W) | dL/dWb * alpha * 1{abs(W) < 1} (the paper; Larq's `MagnitudeAwareSign`) |
  * | `magnitude-aware-authors` | alpha * sign(W) | dL/dWb * 1{abs(W) <= 1} (the authors' PyTorch code) |
  *
