@@ -8,7 +8,9 @@
  *
  * Unset (always, outside tests), a kill point does nothing.
  */
-const [target, nth = '1'] = (process.env['BIREAL_KILL_AT'] ?? '').split('#');
+// `evaluate` runs in browsers too, where there is no `process`.
+const spec = typeof process === 'undefined' ? '' : (process.env['BIREAL_KILL_AT'] ?? '');
+const [target, nth = '1'] = spec.split('#');
 let reached = 0;
 
 /** Kills this process here if `BIREAL_KILL_AT` names `point` and this is its n-th arrival. */
