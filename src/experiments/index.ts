@@ -285,8 +285,9 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       "The magnitude-aware weight gradient under the paper's binary-stage optimizer, where its " +
       'per-channel alpha acts as a per-channel learning rate (Adam divides it out): Bi-Real-18 ' +
       '(width 0.5) on Imagenette at 64x64 px, 16 epochs from scratch, SGD momentum 0.9, no ' +
-      'weight decay, rate 0.03 (chosen by sgd-lr-trial), x0.1 at epochs 8 and 12, batch 64; ' +
-      "the paper's gradient alpha*1{|W|<1} against the plain scaled sign's 1{|W|<=1}.",
+      'weight decay, rate 0.03 (the best of both in sgd-lr-trial), x0.1 at epochs 8 and 12, ' +
+      "batch 64; the paper's gradient alpha*1{|W|<1} against the plain scaled sign's " +
+      '1{|W|<=1}.',
     base: { ...imagenette64, evalEveryEpoch: false, stages: [sgdStage(16, 0.03, 0.5)] },
     variants: WEIGHT_GRADIENTS,
     seeds: [0, 1, 2],
