@@ -333,6 +333,40 @@ tslab.display.markdown(
 // the rate that trains best in 16 epochs.
 
 // %% [markdown]
+// ## What later work found
+//
+// Each part as later work tested it (sources in the same section of notebooks 2 to 5):
+//
+// | part | later work (ImageNet unless said) | here (Imagenette) |
+// |---|---|---|
+// | ApproxSign | ResNetE-18 with it on and off within 0.6 points (56.6% against 56.7% top-1, the Back-to-Simplicity group's results page), behind in 7 of 8 CIFAR-10 pairs; ReActNet keeps it, Larq Zoo's ResNetE, BinaryDenseNet, MeliusNet and Real-to-Binary use the clipped STE | clipped STE ahead at 32 and 64 px; +0.5 ± 0.6 at 128 px |
+// | magnitude-aware gradient | the authors' PyTorch drops $\alpha$ and matches the paper with Adam; Bop trains Bi-Real Net with no latent weights to 56.6% | a tie under Adam; 11 points behind under SGD (4-epoch trial) |
+// | shortcut per conv | kept by ResNetE, Real-to-Binary and ReActNet (65.9% on Bi-Real Net-18); no later ablation with numbers read | plain ResNet ahead, by 0.4 ± 0.2 at 128 px |
+// | clip pretraining | from scratch with Adam matches the paper in 256 to 300 epochs; ReActNet's code and Larq Zoo's Real-to-Binary start from a binary-activation network, with a real teacher | pretraining helps in a short budget; clip against ReLU open |
+//
+// Further reading:
+//
+// 1. Alizadeh, Fernández-Marqués, Lane, Gal, "An Empirical Study of Binary Neural Networks'
+//    Optimisation", ICLR 2019
+//    ([OATML page](https://oatml.cs.ox.ac.uk/publications/201809_Alizadeh2018Empirical.html)).
+// 2. Helwegen et al., "Latent Weights Do Not Exist: Rethinking Binarized Neural Network
+//    Optimization", NeurIPS 2019 ([arXiv:1906.02107](https://arxiv.org/abs/1906.02107)).
+// 3. Bethge, Yang, Bornstein, Meinel, "Back to Simplicity: How to Train Accurate BNNs from
+//    Scratch?", 2019 ([arXiv:1906.08637](https://arxiv.org/abs/1906.08637)).
+// 4. Bulat, Tzimiropoulos, "XNOR-Net++: Improved Binary Neural Networks", BMVC 2019
+//    ([arXiv:1909.13863](https://arxiv.org/abs/1909.13863)): scaling factors learned, not computed.
+// 5. Martinez, Yang, Bulat, Tzimiropoulos, "Training Binary Neural Networks with Real-to-Binary
+//    Convolutions", ICLR 2020 ([arXiv:2003.11535](https://arxiv.org/abs/2003.11535)).
+// 6. Liu, Shen, Savvides, Cheng, "ReActNet: Towards Precise Binary Neural Network with
+//    Generalized Activation Functions", ECCV 2020
+//    ([arXiv:2003.03488](https://arxiv.org/abs/2003.03488)).
+// 7. Bethge, Bartz, Yang, Chen, Meinel, "MeliusNet: An Improved Network Architecture for Binary
+//    Neural Networks", WACV 2021 ([arXiv:2001.05936](https://arxiv.org/abs/2001.05936)).
+// 8. Liu, Shen, Li, Helwegen, Huang, Cheng, "How Do Adam and Training Strategies Help BNNs
+//    Optimization?", ICML 2021 ([arXiv:2106.11309](https://arxiv.org/abs/2106.11309)).
+// 9. [Larq Zoo](https://github.com/larq/zoo): trained reference implementations of most of these.
+
+// %% [markdown]
 // ## Exercises
 //
 // **Check 1.** In the regime table, at which setting is the shortcut gap (Bi-Real-18 − plain
