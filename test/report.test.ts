@@ -136,6 +136,10 @@ describe('result tables', () => {
       /^\*\*A two-stage run at 224 px\*\* \(imagenette at 32 px, 3 \+ 8 epochs, full width\): a real/,
     );
     assert.doesNotMatch(markdown, /The paper's two-stage recipe/);
+    assert.match(
+      twoStageRun([twoStage], [run('bi-real', 0, 0.7)]),
+      /Bi-Real-18 trained from scratch for the same 11 epochs \(`scratch-224`\): 70\.0% top-1, seed 0\.$/,
+    );
   });
 
   it('every download of a recorded seed 0 is a deploy file in the repository', () => {

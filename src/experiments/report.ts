@@ -398,9 +398,10 @@ export function modelTable(experiment: string, runs: ExperimentRun[], linkPrefix
 /**
  * What the two-stage run at 224 px (experiment `headline-224`) is, read from its recipe, and what
  * it is not: the paper's recipe (a real network pretrained with ReLU, fine-tuned with clip, then
- * Bi-Real-18 trained with SGD for 20 epochs), nor a measure of what the initialisation adds.
+ * Bi-Real-18 trained with SGD for 20 epochs). `scratch`: Bi-Real-18 trained from scratch for as
+ * many epochs (experiment `scratch-224`), which tells what the initialisation adds.
  */
-export function twoStageRun(runs: ExperimentRun[]): string {
+export function twoStageRun(runs: ExperimentRun[], scratch: ExperimentRun[] = []): string {
   const [real, binary] = runs[0]?.recipe.stages ?? [];
   if (real === undefined || binary === undefined) return '';
   const optimizers = [real, binary].map((s) => (s.optimizer.type === 'adam' ? 'Adam' : 'SGD'));
@@ -411,9 +412,13 @@ export function twoStageRun(runs: ExperimentRun[]): string {
     `trained ${epochs(real.epochs)} from scratch, then Bi-Real-18 ${epochs(binary.epochs)} from ` +
     `its weights, ${[...new Set(optimizers)].join(' then ')}: shorter than and different from the ` +
     "paper's recipe (a real network pretrained with ReLU, fine-tuned with clip, then Bi-Real-18 " +
-    'trained with SGD for 20 epochs). No from-scratch run of Bi-Real-18 at 224 px of the same ' +
-    'length is recorded yet, so this table cannot tell how much of the accuracy the ' +
-    'initialisation gives.'
+    'trained with SGD for 20 epochs). ' +
+    (scratch.length === 0
+      ? 'No from-scratch run of Bi-Real-18 at 224 px of the same length is recorded yet, so ' +
+        'this table cannot tell how much of the accuracy the initialisation gives.'
+      : `Bi-Real-18 trained from scratch for the same ${epochs(real.epochs + binary.epochs)} ` +
+        `(\`scratch-224\`): ${formatPercent(scratch.map((r) => r.summary.eval.top1))}% top-1, ` +
+        `seed${scratch.length === 1 ? '' : 's'} ${scratch.map((r) => r.seed).join(', ')}.`)
   );
 }
 
@@ -449,7 +454,7 @@ export function resultsMarkdown(
         "Bi-Real-18 from its weights; shorter than and different from the paper's recipe): " +
         pending('headline-224')
       : `**A two-stage run at 224 px** (${trainingSetting(headline)}, full width): ` +
-        `${twoStageRun(headline)} Top-1 and top-5 ${evaluated(headline)} ${download}\n\n` +
+        `${twoStageRun(headline, recorded('scratch-224'))} Top-1 and top-5 ${evaluated(headline)} ${download}\n\n` +
         modelTable('headline-224', headline, linkPrefix),
     '',
     closest.length === 0
