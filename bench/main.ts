@@ -5,7 +5,8 @@
  *   decode   JPEG decode (sharp vs jpeg-js) and loader images/s (see bench/decode.ts)
  *   profile  per-kernel time of one bireal18 training step (see bench/profile.ts)
  *   torch    bireal vs PyTorch CPU on the same bireal18 training step (see bench/torch.ts)
- *   site     the docs site in Chromium: time to interactive, JS bytes, MNIST demo (bench/site.ts)
+ *   site     the docs site in Chromium: time to interactive, JS bytes, MNIST demo, the deploy
+ *            page's weight and time to its first answer per model (bench/site.ts)
  *   engine   the packed 1-bit engine vs tfjs float and ONNX Runtime, Node and Chromium (bench/engine.ts)
  * Each first names the host (bench/host.ts): its CPU, instruction sets and kernel caps.
  */

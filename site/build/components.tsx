@@ -166,16 +166,17 @@ function epochsText(epochs: string): string {
     .join(', ');
 }
 
-/** The model's facts, all from its deploy file. */
-function ModelFacts({ model }: { model: EngineModelFacts }) {
+/** The model's facts: its name, and the rest from its deploy file. */
+function ModelFacts({ model, hidden }: { model: EngineModelFacts; hidden: boolean }) {
   const width = model.modelOptions['width'];
   const floatBytes = 4 * (model.binaryWeights + model.floatValues);
   return (
-    <dl className="engine-facts">
+    <dl className="engine-facts" data-model-facts={model.file} hidden={hidden}>
       <dt>Model</dt>
       <dd>
         <code>{model.model}</code>
-        {typeof width === 'number' && width !== 1 ? `, channel width × ${width}` : ''}
+        {typeof width === 'number' && width !== 1 ? `, channel width × ${width}` : ''}:{' '}
+        {model.about}
       </dd>
       <dt>Input</dt>
       <dd>
@@ -216,12 +217,45 @@ function ModelFacts({ model }: { model: EngineModelFacts }) {
   );
 }
 
+/** One line per model to choose from: its name, accuracy and download size. */
+function ModelChoice({ models }: { models: EngineModelFacts[] }) {
+  return (
+    <fieldset className="engine-models">
+      <legend>Model</legend>
+      {models.map((model, i) => (
+        <label key={model.file}>
+          <input
+            type="radio"
+            name="engine-model"
+            value={model.file}
+            data-bytes={model.bytes}
+            defaultChecked={i === 0}
+            disabled
+          />{' '}
+          <span>
+            <strong>{model.title}</strong>
+            {model.eval === undefined ? '' : `: ${(100 * model.eval.top1).toFixed(1)}% top-1`},{' '}
+            {megabytes(model.bytes)} to download
+            {i === 0 ? ' (the default)' : models.length > 1 ? ' (for slow devices)' : ''}
+          </span>
+        </label>
+      ))}
+      <p className="engine-note">
+        A model downloads when it first classifies a photo; switching models classifies the photo
+        shown again.
+      </p>
+    </fieldset>
+  );
+}
+
 /**
- * Where the deploy page's engine demo mounts (site/client/engine-demo.ts wires it): the model's
- * facts, a file input and sample photos to classify, and the speed measurement.
+ * Where the deploy page's engine demo mounts (site/client/engine-demo.ts wires it): the models
+ * to choose from and their facts, a file input and sample photos to classify, and the speed
+ * measurement.
  */
 export function EngineDemo({ assets }: { assets?: EngineAssets }) {
-  const model = assets?.model;
+  const models = assets?.models ?? [];
+  const model = models[0];
   return (
     <div
       id="engine-demo"
@@ -239,7 +273,10 @@ export function EngineDemo({ assets }: { assets?: EngineAssets }) {
           <p className="engine-note">This build of the site has no deploy file to run.</p>
         ) : (
           <>
-            <ModelFacts model={model} />
+            <ModelChoice models={models} />
+            {models.map((m, i) => (
+              <ModelFacts key={m.file} model={m} hidden={i !== 0} />
+            ))}
             <p className="engine-note">
               The model knows only these {model.labels.length} classes: whatever photo you give it,
               it answers with one of them.

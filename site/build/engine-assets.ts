@@ -1,5 +1,5 @@
 /**
- * The deploy page's assets: the trained deploy file (`assets/models/`), the engine's WebAssembly
+ * The deploy page's assets: the trained deploy files (`assets/models/`), the engine's WebAssembly
  * kernels (`assets/engine/kernels.wasm`, built by `npm run build`), ONNX Runtime Web's
  * WebAssembly (`assets/ort/`, for the speed comparison; its JavaScript is in the bundle, the
  * ONNX models are exported in the browser) and, when the Imagenette cache exists, one small
@@ -14,10 +14,43 @@ import sharp from 'sharp';
 import { datasetManifest, defaultCacheDir } from '../../src/data/fetch.js';
 import { decodeDeployFile, type DeployHeader } from '../../src/engine/format.js';
 
-/** The model the deploy page classifies with (written by `bireal export`). */
-export const DEPLOY_MODEL = 'results/models/imagenette-64-bireal18-w0.5.bireal';
-/** Sample photos are shrunk to at most this many pixels on their shorter side. */
-export const SAMPLE_SIDE = 160;
+/** A model the deploy page offers: a deploy file written by `bireal export`, and its name. */
+export interface DeployModel {
+  file: string;
+  /** Its name on the page. */
+  title: string;
+  /** What it was trained with, and whom it suits (the page's words). */
+  about: string;
+}
+
+/**
+ * The models the deploy page classifies with, the default first: the most accurate model of
+ * `results/models/`, and a small one for slow devices and connections.
+ */
+export const DEPLOY_MODELS: readonly DeployModel[] = [
+  {
+    file: 'results/models/headline-224-bi-real-s0.bireal',
+    title: 'Bi-Real-18, 224 × 224 px, full width',
+    about:
+      'the most accurate model here: a two-stage run at 224 px (a real ResNet-18 with clip ' +
+      'activations trained 3 epochs, then Bi-Real-18 8 epochs from its weights, Adam), not the ' +
+      "paper's recipe",
+  },
+  {
+    file: 'results/models/imagenette-64-bireal18-w0.5.bireal',
+    title: 'Bi-Real-18, 64 × 64 px, half width',
+    about:
+      'small and fast, for slow devices and connections: 8 epochs from scratch at 64 px with ' +
+      'half the channels',
+  },
+];
+/** The default model's deploy file. */
+export const DEPLOY_MODEL = (DEPLOY_MODELS[0] as DeployModel).file;
+/**
+ * Sample photos are shrunk to this many pixels on their shorter side: the largest model's
+ * resize before its centre crop (224 px · 8/7), so that it sees them as `bireal infer` would.
+ */
+export const SAMPLE_SIDE = 256;
 
 /** One sample photo: its file under `assets/`, its true class and where it comes from. */
 export interface EngineSample {
@@ -28,10 +61,12 @@ export interface EngineSample {
   source: string;
 }
 
-/** What the page says about the model: everything from the deploy file and its header. */
+/** What the page says about a model: its name, and everything else from its deploy file. */
 export interface EngineModelFacts {
   /** The file under `assets/`. */
   file: string;
+  title: string;
+  about: string;
   bytes: number;
   model: string;
   modelOptions: Record<string, unknown>;
@@ -49,7 +84,8 @@ export interface EngineModelFacts {
 
 /** The demo's build-time data (site/build/components.tsx renders it). */
 export interface EngineAssets {
-  model: EngineModelFacts | undefined;
+  /** The models the page offers, the default first; none when the build found none. */
+  models: EngineModelFacts[];
   /** The kernels under `assets/`. */
   kernels: string;
   /** ONNX Runtime Web's WebAssembly (SIMD, one thread) under `assets/`. */
@@ -59,7 +95,12 @@ export interface EngineAssets {
   samplesMissing: string | undefined;
 }
 
-function facts(header: DeployHeader, file: string, bytes: number): EngineModelFacts {
+function facts(
+  header: DeployHeader,
+  file: string,
+  bytes: number,
+  { title, about }: DeployModel,
+): EngineModelFacts {
   let binaryWeights = 0;
   let floatValues = 0;
   for (const op of header.ops) {
@@ -74,6 +115,8 @@ function facts(header: DeployHeader, file: string, bytes: number): EngineModelFa
   const evaluation = source['eval'] as EngineModelFacts['eval'] | null | undefined;
   return {
     file,
+    title,
+    about,
     bytes,
     model: header.model,
     modelOptions: header.modelOptions,
@@ -165,27 +208,33 @@ export async function writeEngineAssets(assets: string): Promise<EngineAssets> {
     require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'),
     join(assets, onnxRuntimeWasm),
   );
-  if (!existsSync(DEPLOY_MODEL)) {
-    console.warn(`site: ${DEPLOY_MODEL} is missing; the deploy page has no model to run`);
+  await mkdir(join(assets, 'models'), { recursive: true });
+  const models: EngineModelFacts[] = [];
+  let labels: string[] | undefined;
+  for (const model of DEPLOY_MODELS) {
+    if (!existsSync(model.file)) {
+      console.warn(`site: ${model.file} is missing; the deploy page does without it`);
+      continue;
+    }
+    const bytes = await readFile(model.file);
+    const { header } = decodeDeployFile(new Uint8Array(bytes), model.file);
+    if (labels !== undefined && header.labels.join('\n') !== labels.join('\n')) {
+      throw new Error(`${model.file}: its classes differ from the deploy page's other models`);
+    }
+    labels = header.labels;
+    const file = `models/${basename(model.file)}`;
+    await copyFile(model.file, join(assets, file));
+    models.push(facts(header, file, bytes.length, model));
+  }
+  if (labels === undefined) {
     return {
-      model: undefined,
+      models,
       kernels,
       onnxRuntimeWasm,
       samples: [],
       samplesMissing: 'there is no model in this build',
     };
   }
-  const bytes = await readFile(DEPLOY_MODEL);
-  const { header } = decodeDeployFile(new Uint8Array(bytes), DEPLOY_MODEL);
-  await mkdir(join(assets, 'models'), { recursive: true });
-  const file = `models/${basename(DEPLOY_MODEL)}`;
-  await copyFile(DEPLOY_MODEL, join(assets, file));
-  const { samples, missing } = await writeSamples(assets, header.labels);
-  return {
-    model: facts(header, file, bytes.length),
-    kernels,
-    onnxRuntimeWasm,
-    samples,
-    samplesMissing: missing,
-  };
+  const { samples, missing } = await writeSamples(assets, labels);
+  return { models, kernels, onnxRuntimeWasm, samples, samplesMissing: missing };
 }

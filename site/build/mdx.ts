@@ -72,6 +72,36 @@ function focusableScrollers() {
 }
 
 /**
+ * rehype plugin: every link's href through `link`; where it answers undefined, the link is
+ * replaced by its text (e.g. a file of the repository that the site does not serve).
+ */
+function rewriteLinks(link: (href: string) => string | undefined) {
+  return () => (tree: HastNode) => {
+    const visit = (node: HastNode) => {
+      if (node.children === undefined) return;
+      node.children = node.children.flatMap((child) => {
+        visit(child);
+        const href = child.properties?.['href'];
+        if (child.type !== 'element' || child.tagName !== 'a' || typeof href !== 'string') {
+          return [child];
+        }
+        const target = link(href);
+        if (target === undefined) return child.children ?? [];
+        child.properties = { ...child.properties, href: target };
+        return [child];
+      });
+    };
+    visit(tree);
+  };
+}
+
+/** Options of {@link renderMdx}. */
+export interface MdxOptions {
+  /** Where each link leads in the site; undefined turns the link into its text. */
+  link?: (href: string) => string | undefined;
+}
+
+/**
  * Compiles `source` (MDX using the components of ./components.tsx) to HTML; `components`
  * replaces some of them (e.g. a demo bound to the data the build prepared for it).
  */
@@ -79,6 +109,7 @@ export async function renderMdx(
   source: string,
   name: string,
   components: Partial<typeof MDX_COMPONENTS> = {},
+  { link }: MdxOptions = {},
 ): Promise<{ html: string; headings: Heading[] }> {
   const headings: Heading[] = [];
   const { code } = await bundleMDX({
@@ -91,6 +122,7 @@ export async function renderMdx(
         [rehypeHighlight, { detect: false }],
         collectHeadings(headings),
         focusableScrollers,
+        ...(link === undefined ? [] : [rewriteLinks(link)]),
       ];
       return options;
     },

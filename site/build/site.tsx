@@ -1,7 +1,8 @@
 /**
  * Builds the docs site into site/dist/ from the executed notebooks, the landing page
- * (site/pages/index.mdx), the deploy page (site/pages/deploy.mdx, with the deploy file of
- * results/models/), results/ and the library's doc comments (command line: ./cli.ts).
+ * (site/pages/index.mdx), the deploy page (site/pages/deploy.mdx, with the deploy files of
+ * results/models/), the markdown pages of docs/ (as docs/NAME.html), results/ and the library's
+ * doc comments (command line: ./cli.ts).
  */
 import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { resultsMarkdown } from '../../src/experiments/report.js';
 import { buildApiReference } from './api.js';
 import { bundleClient } from './bundle.js';
 import { EngineDemo, JsonScript } from './components.js';
+import { DOCS_DIR, docPages, siteLink } from './docs.js';
 import { writeEngineAssets } from './engine-assets.js';
 import { renderPage, type NavEntry } from './layout.js';
 import { renderMdx } from './mdx.js';
@@ -25,6 +27,7 @@ const RESULTS = 'results/experiments';
 /** What a build reads: a change in any of these makes `start` rebuild. */
 const INPUTS = [
   'notebooks',
+  DOCS_DIR,
   'site/pages',
   'site/client',
   'site/build',
@@ -102,10 +105,12 @@ export async function buildSite(): Promise<void> {
   const notebooks: NotebookPage[] = await Promise.all(
     notebookFiles.map((f) => notebookPage(join('notebooks', f))),
   );
+  const docs = await docPages();
   const nav: NavEntry[] = [
     { href: 'index.html', title: 'Home: train a 1-bit net' },
     ...notebooks.map((n) => ({ href: `${n.slug}.html`, title: n.title })),
     { href: DEPLOY_PAGE, title: DEPLOY_TITLE },
+    ...docs.map((d) => ({ href: d.path, title: d.title })),
     { href: 'api/index.html', title: 'API reference' },
   ];
 
@@ -172,6 +177,18 @@ export async function buildSite(): Promise<void> {
     }),
   );
   pages.push({ path: DEPLOY_PAGE, title: DEPLOY_TITLE, html: deploy.html });
+
+  await mkdir(join(SITE_DIR, DOCS_DIR), { recursive: true });
+  const slugs = new Set(docs.map((d) => d.slug));
+  for (const doc of docs) {
+    const source = `${DOCS_DIR}/${doc.slug}.md`;
+    const page = await renderMdx(doc.mdx, source, {}, { link: (href) => siteLink(href, slugs) });
+    await writeFile(
+      join(SITE_DIR, doc.path),
+      renderPage({ title: doc.title, description: doc.summary, path: doc.path, nav, ...page }),
+    );
+    pages.push({ path: doc.path, title: doc.title, html: page.html });
+  }
 
   await writeSearchIndex(pages, join(SITE_DIR, 'search-index.json'));
   await writeMnistAssets(assets);

@@ -1,15 +1,19 @@
 /**
  * The deploy page's demo (markup: `EngineDemo` in site/build/components.tsx). Classify: the
- * reader picks a photo or a sample; the page resizes and crops it as the training pipeline's
- * evaluation does, runs the deploy file on the packed 1-bit engine (WebAssembly, no TensorFlow.js)
- * and shows the top 5 classes and the engine's time. Speed: loads the `bireal` library with
+ * reader picks a model (the default is the most accurate; a small one is there for slow
+ * devices) and a photo or a sample; the page resizes and crops it as the training pipeline's
+ * evaluation does, runs the model's deploy file on the packed 1-bit engine (WebAssembly, no
+ * TensorFlow.js) and shows the top 5 classes and the engine's time. Each model downloads when it
+ * first classifies; switching models classifies the last photo again. Speed: loads the `bireal` library with
  * TensorFlow.js on one wasm thread and ONNX Runtime Web (wasm, one thread, its .wasm from the
  * site's assets) and runs `measureSpeed` (engine vs float on both, 224 px, 1000 classes), then
  * shows a table, the binary op rate and a chart of the engine's steps.
  *
  * State for automated tests, on the root element (#engine-demo):
  *   data-state: idle | loading | done | error (classification)
- *   data-top1, data-top1-probability, data-engine-ms: the last classification
+ *   data-model: the deploy file (under assets/) of the model chosen now
+ *   data-top1, data-top1-probability, data-engine-ms, data-answer-model: the last classification
+ *     and the deploy file that gave it
  *   data-speed-state: idle | running | done | error (set to idle once the button is wired)
  *   data-runs: read when the speed button is pressed: measureSpeed's timed runs (default 10)
  * measureSpeed's report is the JSON of <script type="application/json" id="engine-speed-report">.
@@ -102,65 +106,95 @@ export function mountEngineDemo(root: HTMLElement): void {
   mountSpeed(root);
 }
 
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
 function mountClassifier(root: HTMLElement): void {
-  const modelFile = root.dataset['model'];
   const kernels = assetUrl(root.dataset['kernels'] ?? 'engine/kernels.wasm');
   const section = root.querySelector<HTMLElement>('.engine-classify');
   const file = root.querySelector<HTMLInputElement>('#engine-file');
   const samples = [...root.querySelectorAll<HTMLButtonElement>('button[data-sample]')];
+  const choices = [...root.querySelectorAll<HTMLInputElement>('input[name="engine-model"]')];
+  const facts = [...root.querySelectorAll<HTMLElement>('[data-model-facts]')];
   const status = section?.querySelector<HTMLElement>('.engine-status');
   const error = section?.querySelector<HTMLElement>('.engine-error');
   const result = section?.querySelector<HTMLElement>('.engine-result');
-  if (modelFile === undefined || !file || !status || !error || !result) return;
+  if (root.dataset['model'] === undefined || !file || !status || !error || !result) return;
 
-  let engine: Promise<PackedNet> | undefined;
-  const loadEngine = () => {
-    engine ??= (async () => {
-      const response = await fetch(assetUrl(modelFile));
-      if (!response.ok) throw new Error(`cannot load ${response.url}: HTTP ${response.status}`);
-      const net = await PackedNet.load(
-        new Uint8Array(await response.arrayBuffer()),
-        kernels,
-        modelFile,
-      );
-      net.run(new Float32Array(net.inputSize)); // warm-up: the first call also compiles code
-      return net;
-    })();
-    engine.catch(() => (engine = undefined)); // a later try loads again
+  /** The chosen model's deploy file (under assets/); its facts shown, the others' hidden. */
+  const chooseModel = (modelFile: string) => {
+    root.dataset['model'] = modelFile;
+    for (const dl of facts) dl.hidden = dl.dataset['modelFacts'] !== modelFile;
+  };
+  // The browser may restore another choice than the markup's (back and forward).
+  const restored = choices.find((c) => c.checked)?.value;
+  if (restored !== undefined) chooseModel(restored);
+
+  const engines = new Map<string, Promise<PackedNet>>();
+  const loadEngine = (modelFile: string) => {
+    let engine = engines.get(modelFile);
+    if (engine === undefined) {
+      engine = (async () => {
+        const response = await fetch(assetUrl(modelFile));
+        if (!response.ok) throw new Error(`cannot load ${response.url}: HTTP ${response.status}`);
+        const net = await PackedNet.load(
+          new Uint8Array(await response.arrayBuffer()),
+          kernels,
+          modelFile,
+        );
+        net.run(new Float32Array(net.inputSize)); // warm-up: the first call also compiles code
+        return net;
+      })();
+      engines.set(modelFile, engine);
+      engine.catch(() => engines.delete(modelFile)); // a later try loads again
+    }
     return engine;
   };
+  const loaded = new Set<string>();
 
+  /** The photo chosen last (classified again when the model changes) and the one shown. */
+  let lastPhoto: Photo | undefined;
   let shownUrl: string | undefined;
   let latest = 0;
+  const pick = (photo: Photo) => {
+    const previous = lastPhoto;
+    lastPhoto = photo;
+    if (previous?.url.startsWith('blob:') && previous.url !== shownUrl) {
+      URL.revokeObjectURL(previous.url);
+    }
+    void classify(photo);
+  };
   const classify = async (photo: Photo) => {
     const ticket = ++latest;
+    const modelFile = root.dataset['model'] as string;
     root.dataset['state'] = 'loading';
     error.hidden = true;
-    status.textContent = `Classifying ${photo.description}…`;
+    const bytes = Number(choices.find((c) => c.value === modelFile)?.dataset['bytes']);
+    status.textContent =
+      loaded.has(modelFile) || !(bytes > 0)
+        ? `Classifying ${photo.description}…`
+        : `Downloading the model (${megabytes(bytes)}) and classifying ${photo.description}…`;
     try {
       const [net, image] = await Promise.all([
-        loadEngine(),
+        loadEngine(modelFile),
         createImageBitmap(photo.blob).catch((e: unknown) => {
           throw new Error(`cannot read ${photo.description} as an image (${message(e)})`);
         }),
       ]);
+      loaded.add(modelFile);
       const { input, crop } = preprocess(image, net.header.preprocessing);
       image.close();
       const start = performance.now();
       const logits = net.run(input);
       const took = performance.now() - start;
       const top = net.top(logits, 5);
-      if (ticket !== latest) {
-        // The reader picked another photo meanwhile.
-        if (photo.url.startsWith('blob:')) URL.revokeObjectURL(photo.url);
-        return;
+      if (ticket !== latest) return; // the reader picked another photo or model meanwhile
+      if (shownUrl !== undefined && shownUrl !== photo.url && shownUrl !== lastPhoto?.url) {
+        URL.revokeObjectURL(shownUrl);
       }
-      if (shownUrl !== undefined) URL.revokeObjectURL(shownUrl);
       shownUrl = photo.url.startsWith('blob:') ? photo.url : undefined;
-      showResult(net, photo, crop, top, took);
+      showResult(net, modelFile, photo, crop, top, took);
     } catch (e) {
       if (ticket !== latest) return;
-      if (photo.url.startsWith('blob:')) URL.revokeObjectURL(photo.url);
       root.dataset['state'] = 'error';
       status.textContent = 'No result.';
       error.textContent = `The engine could not classify it: ${message(e)}`;
@@ -170,6 +204,7 @@ function mountClassifier(root: HTMLElement): void {
 
   const showResult = (
     net: PackedNet,
+    modelFile: string,
     photo: Photo,
     crop: ImageData,
     top: Prediction[],
@@ -215,8 +250,8 @@ function mountClassifier(root: HTMLElement): void {
     const time = element(
       'p',
       'engine-time',
-      `The engine ran the network in ${ms(took)} (one image, one thread; decoding and ` +
-        'resizing the photo not included).',
+      `The engine ran the ${size} × ${size} px network in ${ms(took)} (one image, one thread; ` +
+        'decoding and resizing the photo not included).',
     );
     ranking.append(title, list, time);
     result.replaceChildren(picture, seen, ranking);
@@ -233,14 +268,22 @@ function mountClassifier(root: HTMLElement): void {
     root.dataset['top1'] = best.label;
     root.dataset['top1Probability'] = String(best.probability);
     root.dataset['engineMs'] = String(took);
+    root.dataset['answerModel'] = modelFile;
     root.dataset['state'] = 'done';
   };
 
+  for (const choice of choices) {
+    choice.addEventListener('change', () => {
+      if (!choice.checked) return;
+      chooseModel(choice.value);
+      if (lastPhoto !== undefined) void classify(lastPhoto);
+    });
+  }
   file.addEventListener('change', () => {
     const chosen = file.files?.[0];
     if (chosen === undefined) return;
     root.dataset['state'] = 'loading';
-    void classify({
+    pick({
       blob: chosen,
       url: URL.createObjectURL(chosen),
       description: `your photo ${chosen.name}`,
@@ -256,7 +299,7 @@ function mountClassifier(root: HTMLElement): void {
       try {
         const response = await fetch(url);
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        await classify({ blob: await response.blob(), url, description, label });
+        pick({ blob: await response.blob(), url, description, label });
       } catch (e) {
         root.dataset['state'] = 'error';
         error.textContent = `Cannot load ${url}: ${message(e)}`;
@@ -266,6 +309,7 @@ function mountClassifier(root: HTMLElement): void {
   }
   file.disabled = false;
   samples.forEach((b) => (b.disabled = false));
+  choices.forEach((c) => (c.disabled = false));
   root.dataset['state'] = 'idle';
 }
 

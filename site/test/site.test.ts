@@ -2,23 +2,25 @@
  * The built site (site/dist, `npm run site:build`) in headless Chromium (Debian's
  * /usr/bin/chromium, driven by playwright-core), served locally with the cross-origin isolation
  * headers: every page loads cleanly, its charts render, every runnable cell runs, the MNIST
- * demo learns, the deploy page's engine classifies photos as `bireal infer` does in Node and
- * measures its speed, keyboard use and an axe accessibility check pass. Screenshots of every
- * page go to runs/site-screenshots/ (ignored).
+ * demo learns, the deploy page's engine classifies photos as `bireal infer` does in Node (with
+ * the 224 px model by default, the small one a click away) and measures its speed, the pages of
+ * docs/ are in the navigation and the search, keyboard use and an axe accessibility check pass.
+ * Screenshots of every page go to runs/site-screenshots/ (ignored).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { loadEvalImage } from '../../src/data/decode.js';
 import { PackedNet, type Prediction } from '../../src/engine/runtime.js';
 import { launchChromium, measureEngineSpeed, trainMnistDemo } from '../build/browser.js';
-import type { EngineSample } from '../build/engine-assets.js';
+import { docPages } from '../build/docs.js';
+import { DEPLOY_MODELS, type EngineSample } from '../build/engine-assets.js';
 import { serveSite, type RunningServer } from '../build/server.js';
 import { SITE_DIR } from '../build/site.js';
 
@@ -45,7 +47,14 @@ async function openPage(path: string): Promise<{ page: Page; problems: string[] 
   return { page, problems };
 }
 
-const pages = (await readdir(SITE_DIR)).filter((f) => f.endsWith('.html')).sort();
+const docsPages = (await readdir(join(SITE_DIR, 'docs')).catch(() => [] as string[]))
+  .filter((f) => f.endsWith('.html'))
+  .map((f) => `docs/${f}`)
+  .sort();
+const pages = [
+  ...(await readdir(SITE_DIR)).filter((f) => f.endsWith('.html')).sort(),
+  ...docsPages,
+];
 const notebookPages = pages.filter((p) => /^\d\d-/.test(p));
 
 before(async () => {
@@ -250,11 +259,17 @@ describe('deploy page', () => {
   let net: PackedNet;
   let samples: EngineSample[] = [];
 
+  /** The deploy files the page offers, under assets/: the default (224 px) first. */
+  const modelFiles = DEPLOY_MODELS.map((m) => `models/${basename(m.file)}`);
+  let small: PackedNet;
+
   before(async () => {
     const models = await readdir(join(assets, 'models'));
-    const model = models.find((f) => f.endsWith('.bireal'));
-    assert.ok(model !== undefined, 'the build copied a deploy file to assets/models/');
-    net = await PackedNet.load(await readFile(join(assets, 'models', model)));
+    for (const file of modelFiles) {
+      assert.ok(models.includes(basename(file)), `the build copied ${file} to assets/`);
+    }
+    net = await PackedNet.load(await readFile(join(assets, modelFiles[0] as string)));
+    small = await PackedNet.load(await readFile(join(assets, modelFiles[1] as string)));
     samples = await readFile(join(assets, 'samples', 'samples.json'), 'utf8').then(
       (json) => JSON.parse(json) as EngineSample[],
       () => [],
@@ -297,6 +312,66 @@ describe('deploy page', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('#engine-demo .engine-result').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(SCREENSHOTS, 'deploy-phone-dark.png'), fullPage: true });
+    assert.deepEqual(await axeViolations(page), []);
+    assert.deepEqual(problems, []);
+    await page.context().close();
+  });
+
+  test('the 224 px full-width model answers by default; the small model is one click away', async (t) => {
+    assert.equal(net.header.preprocessing.size, 224);
+    assert.equal(net.header.modelOptions['width'], 1);
+    assert.equal(small.header.preprocessing.size, 64);
+    const { page, problems } = await openPage('deploy.html');
+    const demo = page.locator('#engine-demo');
+    await page.locator('#engine-demo[data-state="idle"]').waitFor({ timeout: 30_000 });
+    const choice = (file: string | undefined) =>
+      demo.locator(`input[name="engine-model"][value="${file}"]`);
+    const defaultChoice = choice(modelFiles[0]);
+    const smallChoice = choice(modelFiles[1]);
+    assert.equal(await defaultChoice.isChecked(), true, 'the 224 px model is chosen at first');
+    assert.equal(await smallChoice.isChecked(), false);
+    assert.equal(await demo.getAttribute('data-model'), modelFiles[0]);
+    const facts = demo.locator('.engine-facts:visible');
+    assert.equal(await facts.count(), 1, "one model's facts at a time");
+    assert.match((await facts.textContent()) ?? '', /224 × 224 pixels.*73\.8% top-1/s);
+    assert.match((await facts.textContent()) ?? '', /not the paper's recipe/);
+
+    const fetched: string[] = [];
+    page.on('request', (r) => void (r.url().endsWith('.bireal') && fetched.push(r.url())));
+    if (samples.length === 0) {
+      t.skip('no sample photos in this build (the Imagenette cache is missing)');
+      await page.context().close();
+      return;
+    }
+    const sample = samples[0] as EngineSample;
+    await demo.locator(`button[data-sample="${sample.file}"]`).click();
+    await browserResult(page);
+    assert.equal(await demo.getAttribute('data-answer-model'), modelFiles[0]);
+    assert.match((await demo.locator('.engine-time').textContent()) ?? '', /224 × 224 px/);
+    assert.deepEqual(
+      fetched.map((url) => url.split('/').at(-1)),
+      [basename(modelFiles[0] as string)],
+      'only the default model is downloaded',
+    );
+
+    // One click: the small model classifies the same photo again.
+    await smallChoice.check();
+    await page.waitForFunction(
+      (file) => {
+        const root = document.getElementById('engine-demo');
+        return root?.dataset['answerModel'] === file && root?.dataset['state'] === 'done';
+      },
+      modelFiles[1],
+      { timeout: 30_000 },
+    );
+    assert.equal(await demo.getAttribute('data-model'), modelFiles[1]);
+    assert.match((await facts.textContent()) ?? '', /64 × 64 pixels.*63\.7% top-1/s);
+    const { top } = await browserResult(page);
+    const node = await inferInNode(small, join(assets, sample.file));
+    if (confident(node)) assert.equal(top[0]?.[0], node[0]?.label);
+    assert.match((await demo.locator('.engine-time').textContent()) ?? '', /64 × 64 px/);
+    assert.equal(fetched.length, 2);
+    await page.screenshot({ path: join(SCREENSHOTS, 'deploy-small-model.png'), fullPage: true });
     assert.deepEqual(await axeViolations(page), []);
     assert.deepEqual(problems, []);
     await page.context().close();
@@ -379,6 +454,65 @@ describe('deploy page', () => {
       fullPage: true,
     });
     assert.deepEqual(problems, []);
+    await page.context().close();
+  });
+});
+
+describe('docs pages', () => {
+  test('every markdown page of docs/ is a page of the site, in the navigation of every page', async () => {
+    const docs = await docPages();
+    assert.ok(docs.length >= 5, `docs pages: ${docs.map((d) => d.slug).join(' ')}`);
+    assert.deepEqual(docs.map((d) => d.path).sort(), docsPages);
+    for (const path of ['index.html', 'deploy.html', docs[0]?.path as string]) {
+      const { page, problems } = await openPage(path);
+      for (const doc of docs) {
+        const link = page.locator(`#site-nav a[href$="${doc.path}"]`);
+        assert.equal(await link.count(), 1, `${path}: a navigation link to ${doc.path}`);
+        assert.equal((await link.textContent())?.trim(), doc.title);
+        assert.equal(
+          new URL((await link.getAttribute('href')) as string, page.url()).href,
+          new URL(doc.path, server.url).href,
+        );
+      }
+      assert.deepEqual(problems, []);
+      await page.context().close();
+    }
+  });
+
+  test('their links lead to pages and files of the site, none to markdown', async () => {
+    for (const path of docsPages) {
+      const { page, problems } = await openPage(path);
+      assert.equal(await page.locator('main h1').count(), 1, path);
+      const links = await page.$$eval('main a[href], #site-nav a[href]', (as) =>
+        as.map((a) => (a as HTMLAnchorElement).href),
+      );
+      for (const url of links.filter((u) => u.startsWith(server.url))) {
+        assert.doesNotMatch(url, /\.md(#|$)/, `${path}: ${url}`);
+        const [file, hash] = url.split('#') as [string, string | undefined];
+        assert.equal((await page.request.get(file)).status(), 200, `${path}: ${url}`);
+        if (hash !== undefined && file === page.url().split('#')[0]) {
+          assert.equal(await page.locator(`[id="${hash}"]`).count(), 1, `${path}: #${hash}`);
+        }
+      }
+      assert.deepEqual(problems, []);
+      await page.context().close();
+    }
+  });
+
+  test('the search finds them', async () => {
+    const { page } = await openPage('index.html');
+    await page.locator('#search-input').fill('VPOPCNTQ');
+    await page.locator('#search-results a').first().waitFor();
+    const hits = await page.$$eval('#search-results a', (as) =>
+      as.map((a) => (a as HTMLAnchorElement).href),
+    );
+    assert.ok(
+      hits.some((url) => url.includes('/docs/engine.html')),
+      `hits: ${hits.join(' ')}`,
+    );
+    const target = hits.find((url) => url.includes('/docs/')) as string;
+    await page.goto(target);
+    assert.equal((await page.request.get(target.split('#')[0] as string)).status(), 200);
     await page.context().close();
   });
 });
