@@ -254,7 +254,7 @@ tslab.display.markdown(
             return [
               seed,
               ...[paper, plain].map((t) => (t === undefined ? '-' : (100 * t).toFixed(1))),
-              paper === undefined || plain === undefined ? '-' : (100 * (paper - plain)).toFixed(1),
+              paper === undefined || plain === undefined ? '-' : formatGap([100 * (paper - plain)]),
             ];
           }),
         ) +
