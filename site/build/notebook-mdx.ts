@@ -56,6 +56,27 @@ export function escapeMarkdown(markdown: string): string {
   return out + markdown.slice(last).replace(/[<{}]/g, (c) => `\\${c}`);
 }
 
+/**
+ * A markdown output as MDX: escaped like {@link escapeMarkdown}, except the collapsible notes
+ * that outputs write as HTML (`<details><summary>S</summary>BODY</details>`, e.g. the
+ * notebooks' "Recorded runs" notes), which become the same elements, so a stored output reads
+ * as the page renders it after Run.
+ */
+export function markdownOutput(markdown: string): string {
+  const details = /<details><summary>([\s\S]*?)<\/summary>([\s\S]*?)<\/details>/g;
+  let out = '';
+  let last = 0;
+  for (const match of markdown.matchAll(details)) {
+    const [, summary = '', body = ''] = match;
+    out +=
+      escapeMarkdown(markdown.slice(last, match.index)) +
+      `\n\n<details>\n<summary>${escapeMarkdown(summary)}</summary>\n\n` +
+      `${escapeMarkdown(body)}\n\n</details>\n\n`;
+    last = match.index + match[0].length;
+  }
+  return out + escapeMarkdown(markdown.slice(last));
+}
+
 /** A JSX attribute value holding `value` as a JavaScript literal. */
 const prop = (value: unknown): string => `{${JSON.stringify(value)}}`;
 
@@ -69,7 +90,7 @@ function outputMdx(output: NotebookOutput): string {
   const data = output.data ?? {};
   if (data[PLOTLY_MIME] !== undefined) return `<Chart spec=${prop(data[PLOTLY_MIME])} />`;
   if (data['text/markdown'] !== undefined) {
-    return `<Markdown>\n\n${escapeMarkdown(text(data['text/markdown'] as string))}\n\n</Markdown>`;
+    return `<Markdown>\n\n${markdownOutput(text(data['text/markdown'] as string))}\n\n</Markdown>`;
   }
   for (const mime of ['image/png', 'image/jpeg', 'image/svg+xml']) {
     if (data[mime] !== undefined)
