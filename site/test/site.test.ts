@@ -78,6 +78,15 @@ describe('every page', () => {
         await plot.locator('.main-svg').first().waitFor({ timeout: 30_000 });
       }
       assert.equal(await page.locator('.chart .plot[data-rendered="true"]').count(), charts);
+      // The prose and outputs a reader sees hold no escaped HTML (e.g. a stored output's note
+      // shown as tags); code is left out, where tags are strings (Plotly's <br>).
+      const visible = await page.evaluate(() => {
+        const copy = document.body.cloneNode(true) as HTMLElement;
+        for (const hidden of copy.querySelectorAll('pre, code, noscript, script, style'))
+          hidden.remove();
+        return copy.textContent ?? '';
+      });
+      assert.doesNotMatch(visible, /<\/?(details|summary|div|span|b|i|p|br)\b[^>]*>/);
       await page.screenshot({
         path: join(SCREENSHOTS, path.replace(/\//g, '_') + '.png'),
         fullPage: true,
