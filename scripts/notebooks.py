@@ -5,7 +5,7 @@ Sources are notebooks/src/NN-name.ts in the "percent" format (as jupytext writes
 `// %% [markdown]` starts a markdown cell whose lines start with `// `, a line `// %%` starts a
 code cell, and `// %% tags=["node"]` a code cell that needs Node.js (files, datasets, threads):
 the site shows its stored output instead of running it in the browser. `// %% tags=["answer"]`
-is the answer to a checkable exercise (ending in an assert that checks it): collapsed on the site
+is the answer to a checkable exercise (ending in a check that throws unless it is right): collapsed on the site
 and in Jupyter, run like any cell, so `npm test` checks every answer. The notebooks notebooks/NN-name.ipynb are generated from them and committed with the
 outputs of a full-mode run.
 

@@ -78,8 +78,9 @@ export function gridTable(columns: Record<string, ExperimentRun[]>): string {
       setting,
       ...names.flatMap((name) => {
         const runs = columns[name] ?? [];
+        const mine = top1(runs, variant);
         const gap = variant === 'bi-real' ? '' : formatGap(gapBySeed({ runs }, variant));
-        return [formatPercent(top1(runs, variant)), gap, top1(runs, variant).length];
+        return [formatPercent(mine), gap, mine.length];
       }),
     ]),
   );
