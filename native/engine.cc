@@ -12,6 +12,9 @@
 // - Float convolutions (dense layers as 1x1 ones) on oneDNN, planned once per layer (weights
 //   reordered at load), run on one OpenMP thread: within float rounding of wasm.
 //
+// The same 1-bit kernels also run training's 1-bit convolutions (binaryConv2d, src/backend/
+// native.ts): on float tensors, the signs packed per image, images on OpenMP threads.
+//
 // Sizes are 32-bit, their products 64-bit and checked for overflow (boundary.h), and every
 // export runs guarded: bad arguments give JavaScript errors, never a crash.
 #include "engine.h"
@@ -20,6 +23,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -100,20 +104,60 @@ struct BinaryConv {
 };
 
 // A block of output pixels: where each one's window starts, its dot bases (see the wasm
-// binaryConv), residual (nullptr: none) and output lie.
+// binaryConv), residual (nullptr: none) and output lie, and the kernel's working memory
+// (kScratchWords(taps) words; see the ISAs).
 template <int Pixels>
 struct PixelBlock {
   const uint64_t* window[Pixels];
   const int32_t* bases[Pixels];
   const float* residual[Pixels];
   float* out[Pixels];
+  uint64_t* scratch;
 };
 
-// Runs `Convolve` on blocks of `Pixels` output pixels, in row-major order across rows; the last
-// block overlaps the one before rather than running short (outputs of fewer pixels repeat the
-// last one). Each tap of a group of 8 output channels has `TapWords` words of weights. Checks
-// every buffer against the memory first.
-template <int Pixels, int TapWords, void (*Convolve)(const BinaryConv&, const PixelBlock<Pixels>&)>
+// Where the output pixels of one 1-bit convolution read and write: the packed input (`wp`
+// pixels of `words` words per row, border included) and the first window's row and column in
+// it, the windows' stride, the row and column cases of each output pixel and their dot bases,
+// the residual (or nullptr) and the output.
+struct OutputPixels {
+  const uint64_t* input;
+  int64_t top, left, wp, words;
+  int stride, oh, ow, colCases;
+  const int32_t* rowCase;
+  const int32_t* colCase;
+  const int32_t* bases;
+  const float* residual;
+  float* out;
+};
+
+// Runs the 1-bit kernels of an instruction set (avx2::Kernels, avx512::Kernels: a block of
+// kPixels pixels, kTapWords words per tap of a group of 8 output channels, scratchWords(taps)
+// words of working memory per block, convolve) on blocks of output pixels, in row-major order across rows; the last block
+// overlaps the one before rather than running short (outputs of fewer pixels repeat the last
+// one). `scratch` holds scratchWords(k * span) words.
+template <class Kernels>
+void convolvePixels(const BinaryConv& conv, const OutputPixels& at, uint64_t* scratch) {
+  constexpr int kBlock = Kernels::kPixels;
+  const int64_t pixels = int64_t{at.oh} * at.ow;
+  for (int64_t next = 0; next < pixels; next += kBlock) {
+    const int64_t first = std::max<int64_t>(0, std::min(next, pixels - kBlock));
+    PixelBlock<kBlock> block;
+    block.scratch = scratch;
+    for (int p = 0; p < kBlock; p++) {
+      const int64_t i = std::min(first + p, pixels - 1), oy = i / at.ow, ox = i % at.ow;
+      block.window[p] =
+          at.input + ((at.top + oy * at.stride) * at.wp + at.left + ox * at.stride) * at.words;
+      block.bases[p] = at.bases + (int64_t{at.rowCase[oy]} * at.colCases + at.colCase[ox]) * conv.cout;
+      block.residual[p] = at.residual == nullptr ? nullptr : at.residual + i * conv.cout;
+      block.out[p] = at.out + i * conv.cout;
+    }
+    Kernels::convolve(conv, block);
+  }
+}
+
+// The engine's 1-bit convolution on its memory: checks every buffer against the memory, then
+// convolves.
+template <class Kernels>
 void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
   const Napi::Env& env = memory.env;
   require(a.cin > 0 && a.w > 0 && a.k > 0 && a.stride > 0 && a.oh > 0 && a.ow > 0 &&
@@ -131,7 +175,8 @@ void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
                           "binaryConv input");
   const int64_t pixels = int64_t{a.oh} * a.ow, groups = (int64_t{a.cout} + 7) / 8;
   // The kernels count a group's taps and words in int.
-  const int64_t groupWords = product(env, {a.k, a.k, words, TapWords}, "binaryConv weights");
+  const int64_t groupWords =
+      product(env, {a.k, a.k, words, Kernels::kTapWords}, "binaryConv weights");
   require(groupWords <= INT32_MAX, env, "binaryConv: kernel too large");
   const int32_t* rowCase = memory.at<int32_t>(a.rowCase, a.oh, "binaryConv rowCase");
   const int32_t* colCase = memory.at<int32_t>(a.colCase, a.ow, "binaryConv colCase");
@@ -161,18 +206,11 @@ void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
       memory.at<float>(a.scale, a.cout, "binaryConv scale"),
       memory.at<float>(a.bias, a.cout, "binaryConv bias"),
   };
-  for (int64_t next = 0; next < pixels; next += Pixels) {
-    const int64_t first = std::max<int64_t>(0, std::min(next, pixels - Pixels));
-    PixelBlock<Pixels> block;
-    for (int p = 0; p < Pixels; p++) {
-      const int64_t i = std::min(first + p, pixels - 1), oy = i / a.ow, ox = i % a.ow;
-      block.window[p] = input + ((top + oy * a.stride) * wp + left + ox * a.stride) * words;
-      block.bases[p] = bases + (int64_t{rowCase[oy]} * a.colCases + colCase[ox]) * a.cout;
-      block.residual[p] = residual == nullptr ? nullptr : residual + i * a.cout;
-      block.out[p] = out + i * a.cout;
-    }
-    Convolve(conv, block);
-  }
+  thread_local std::vector<uint64_t> scratch;  // reused from call to call
+  scratch.resize(Kernels::scratchWords(int64_t{a.k} * conv.span));
+  const OutputPixels at{input,   top,     left,  wp,       words, a.stride, a.oh, a.ow,
+                        a.colCases, rowCase, colCase, bases, residual, out};
+  convolvePixels<Kernels>(conv, at, scratch.data());
 }
 
 // ---- AVX2 ------------------------------------------------------------------------------------
@@ -188,7 +226,7 @@ inline __m256 scaled(__m256i bases, __m256i mismatches, __m256 scale, __m256 bia
   return _mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(dot)), bias);
 }
 
-// The epilogue's outputs (plus the residual) of the 8 channels from `co`, or of the last 4.
+// The epilogue's outputs (plus the residual) of the 8 channels from `co`, or of the last ones.
 inline void finish(const BinaryConv& conv, const int32_t* bases, const float* residual,
                    float* out, int co, __m256i mismatches) {
   if (conv.cout - co >= 8) {
@@ -199,7 +237,8 @@ inline void finish(const BinaryConv& conv, const int32_t* bases, const float* re
     _mm256_storeu_ps(out + co, value);
     return;
   }
-  const __m256i mask = _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0);  // cout ends here
+  const __m256i mask =  // cout ends in these 8 channels
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(conv.cout - co), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   __m256 value =
       scaled(_mm256_maskload_epi32(bases + co, mask), mismatches,
              _mm256_maskload_ps(conv.scale + co, mask), _mm256_maskload_ps(conv.bias + co, mask));
@@ -263,14 +302,13 @@ void convolveGroup(const BinaryConv& conv, const uint64_t* windows, int taps, in
   }
 }
 
-// First splits the block's windows into nibbles, each one's k rows of span words into one run of
-// k * span taps of two words (low nibbles, high ones): then every group of channels reads them.
+// First splits the block's windows into nibbles, into its scratch: each one's k rows of span
+// words into one run of k * span taps of two words (low nibbles, high ones). Then every group of
+// channels reads them.
 void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
-  thread_local std::vector<uint64_t> windows;  // reused from call to call
   const int taps = conv.k * conv.span;
-  windows.resize(int64_t{kPixels} * taps * 2);
   const uint64_t nibbles = 0x0f0f0f0f0f0f0f0full;
-  uint64_t* split = windows.data();
+  uint64_t* split = block.scratch;
   for (int p = 0; p < kPixels; p++) {
     for (int ky = 0; ky < conv.k; ky++) {
       const uint64_t* x = block.window[p] + ky * conv.rowWords;
@@ -283,12 +321,21 @@ void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
   // One group of channels at a time: 2 pixels x 2 groups, or 3 or 4 pixels x 1 group, spill
   // from the 16 ymm registers and measured slower.
   for (int group = 0; group < (conv.cout + 7) / 8; group++) {
-    convolveGroup(conv, windows.data(), taps, group, block);
+    convolveGroup(conv, block.scratch, taps, group, block);
   }
 }
 
-// The wasm packSigns: an h x w x c float tensor (c a multiple of 4) as 1-bit words, bit 1 where
-// x < 0, into a tensor with `border` pixels on each side (left as they are: zero).
+// The kernels above, for the templates that run them.
+struct Kernels {
+  static constexpr int kPixels = avx2::kPixels, kTapWords = avx2::kTapWords;
+  static int64_t scratchWords(int64_t taps) { return int64_t{kPixels} * taps * 2; }
+  static void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
+    avx2::convolve(conv, block);
+  }
+};
+
+// The wasm packSigns: an h x w x c float tensor as 1-bit words, bit 1 where x < 0, into a tensor
+// with `border` pixels on each side (left as they are: zero).
 void packSigns(const float* x, int h, int w, int c, uint64_t* out, int border) {
   const int64_t words = (int64_t{c} + 63) / 64, wp = int64_t{w} + 2 * int64_t{border};
   for (int y = 0; y < h; y++) {
@@ -303,15 +350,94 @@ void packSigns(const float* x, int h, int w, int c, uint64_t* out, int border) {
               _mm256_cmp_ps(_mm256_loadu_ps(x), _mm256_setzero_ps(), _CMP_LT_OQ);
           bits |= static_cast<uint64_t>(_mm256_movemask_ps(negative)) << i;
         }
-        if (i < n) {
-          const __m128 negative = _mm_cmplt_ps(_mm_loadu_ps(x), _mm_setzero_ps());
-          bits |= static_cast<uint64_t>(_mm_movemask_ps(negative)) << i;
-          x += 4;
-        }
+        for (; i < n; i++, x++) bits |= static_cast<uint64_t>(*x < 0.0f) << i;
         *o++ = bits;
       }
     }
   }
+}
+
+// An 8 x 8 bit matrix (byte i, bit j) transposed (byte j, bit i).
+inline uint64_t transpose8x8(uint64_t x) {
+  uint64_t t = (x ^ (x >> 7)) & 0x00aa00aa00aa00aaull;
+  x ^= t ^ (t << 7);
+  t = (x ^ (x >> 14)) & 0x0000cccc0000ccccull;
+  x ^= t ^ (t << 14);
+  t = (x ^ (x >> 28)) & 0x00000000f0f0f0f0ull;
+  return x ^ t ^ (t << 28);
+}
+
+// The signs of 1-bit weights wb [taps][cin][cout] (bit 1 where negative) in the native 1-bit
+// kernels' layout (see nativeBinaryWeights): [ceil(cout / 8)][taps][words][8 channels], zero past
+// cout; with `split`, the AVX2 kernel's, each word split into its low and high nibbles,
+// [..][words][2][8 channels]. Adds the negative weights of each tap and channel to `negatives`
+// [taps][cout]. Returns whether each weight's magnitude is its channel's `scale`. The words of
+// each tap run on OpenMP threads, reading whole rows of wb: 8 input channels give each group of 8
+// output channels 8 sign masks, transposed into a byte of each channel's word. `scratch` holds
+// 9 * ceil(cout / 8) words per thread.
+bool packWeightSigns(const float* wb, int64_t taps, int cin, int cout, const float* scale,
+                     bool split, uint64_t* out, int32_t* negatives, uint64_t* scratch) {
+  const int64_t words = (int64_t{cin} + 63) / 64, groups = (int64_t{cout} + 7) / 8;
+  const int tapWords = split ? 16 : 8;
+  const uint64_t nibbles = 0x0f0f0f0f0f0f0f0full;
+  const auto inUse = [cout](int64_t group) {  // the lanes of a group's channels below cout
+    const int64_t lanes = std::min<int64_t>(8, cout - group * 8);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  };
+  int mismatched = 0;
+#pragma omp parallel for schedule(static) reduction(| : mismatched)
+  for (int64_t unit = 0; unit < taps * words; unit++) {
+    const int64_t tap = unit / words, word = unit % words;
+    uint64_t* masks = scratch + omp_get_thread_num() * 9 * groups;  // byte i: channel ci8 + i
+    uint64_t* bits = masks + groups;                                  // [groups][8 channels]
+    std::fill(bits, bits + 8 * groups, 0);
+    const int first = static_cast<int>(word * 64), end = std::min(cin, first + 64);
+    for (int ci8 = first; ci8 < end; ci8 += 8) {
+      std::fill(masks, masks + groups, 0);
+      for (int ci = ci8; ci < std::min(end, ci8 + 8); ci++) {
+        const float* row = wb + (tap * cin + ci) * cout;
+        for (int64_t group = 0; group < groups; group++) {
+          const __m256i lanes = inUse(group);
+          const __m256 v = _mm256_maskload_ps(row + group * 8, lanes);
+          const __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+          const __m256 expected = _mm256_maskload_ps(scale + group * 8, lanes);
+          mismatched |= _mm256_movemask_ps(_mm256_cmp_ps(magnitude, expected, _CMP_NEQ_UQ));
+          const int negative =
+              _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+          masks[group] |= static_cast<uint64_t>(negative) << (8 * (ci - ci8));
+        }
+      }
+      for (int64_t group = 0; group < groups; group++) {
+        const uint64_t byChannel = transpose8x8(masks[group]);  // byte j: channel j's 8 bits
+        for (int j = 0; j < 8; j++) {
+          bits[group * 8 + j] |= ((byChannel >> (8 * j)) & 0xff) << (ci8 - first);
+        }
+      }
+    }
+    for (int64_t group = 0; group < groups; group++) {
+      uint64_t* to = out + ((group * taps + tap) * words + word) * tapWords;
+      for (int j = 0; j < 8; j++) {
+        const uint64_t b = bits[group * 8 + j];
+        if (split) {
+          to[j] = b & nibbles;
+          to[8 + j] = (b >> 4) & nibbles;
+        } else {
+          to[j] = b;
+        }
+      }
+    }
+  }
+  for (int64_t tap = 0; tap < taps; tap++) {
+    for (int co = 0; co < cout; co++) {
+      const uint64_t* from = out + ((co / 8) * taps + tap) * words * tapWords + co % 8;
+      for (int64_t word = 0; word < words; word++, from += tapWords) {
+        negatives[tap * cout + co] +=
+            __builtin_popcountll(from[0]) + (split ? __builtin_popcountll(from[8]) : 0);
+      }
+    }
+  }
+  return mismatched == 0;
 }
 
 // max(a, b) as wasm's f32x4.max gives it for every input but NaN: maxps returns its second
@@ -423,6 +549,15 @@ void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
   for (; group < groups; group++) convolveGroups<1>(conv, block, group);
 }
 
+// The kernels above, for the templates that run them.
+struct Kernels {
+  static constexpr int kPixels = avx512::kPixels, kTapWords = avx512::kTapWords;
+  static int64_t scratchWords(int64_t) { return 0; }
+  static void convolve(const BinaryConv& conv, const PixelBlock<kPixels>& block) {
+    avx512::convolve(conv, block);
+  }
+};
+
 }  // namespace avx512
 #pragma GCC pop_options
 
@@ -502,9 +637,9 @@ void EngineBinaryConv(const Napi::CallbackInfo& info) {
   BinaryConvArgs args;
   std::memcpy(&args, int32s(info[2], 21, "binaryConv arguments"), sizeof args);
   if (isa == kAvx512 && avx512) {
-    binaryConvolution<avx512::kPixels, avx512::kTapWords, avx512::convolve>(memory, args);
+    binaryConvolution<avx512::Kernels>(memory, args);
   } else if (isa == kAvx2 && avx2) {
-    binaryConvolution<avx2::kPixels, avx2::kTapWords, avx2::convolve>(memory, args);
+    binaryConvolution<avx2::Kernels>(memory, args);
   } else {
     throw Napi::RangeError::New(info.Env(), "binaryConv: instruction set " + std::to_string(isa) +
                                                 " is not one this CPU runs (see engineIsas)");
@@ -616,6 +751,124 @@ void EngineRun(const Napi::CallbackInfo& info) {
   stream.wait();
 }
 
+// ---- 1-bit convolutions of training -----------------------------------------------------------
+
+// The rows (or columns) of a kernel's window inside the input, [first, end), at output row `o`.
+std::pair<int, int> insideWindow(int o, int stride, int pad, int k, int size) {
+  const int64_t first = int64_t{o} * stride - pad;
+  return {static_cast<int>(std::max<int64_t>(0, -first)),
+          static_cast<int>(std::min<int64_t>(k, size - first))};
+}
+
+// The distinct windows inside the input along one axis (`cases`), and the case of each output.
+std::vector<int32_t> windowCases(int outputs, int stride, int pad, int k, int size,
+                                 std::vector<std::pair<int, int>>& cases) {
+  std::vector<int32_t> caseOf(outputs);
+  for (int o = 0; o < outputs; o++) {
+    const auto window = insideWindow(o, stride, pad, k, size);
+    auto found = std::find(cases.begin(), cases.end(), window);
+    caseOf[o] = static_cast<int32_t>(found - cases.begin());
+    if (found == cases.end()) cases.push_back(window);
+  }
+  return caseOf;
+}
+
+// binaryConv2d(isa, Int32Array [n, h, w, cin, k, cout, oh, ow, stride, padTop, padLeft,
+// padBottom, padRight], x, wb, y): y = conv2d(sign(x), wb) over NHWC x, zero padding, for 1-bit
+// weights wb [k][k][cin][cout] of one magnitude per output channel (what every weight binarizer
+// gives): the dot products of the signs counted by XOR and popcount, then times the magnitude.
+// Identical to the float convolution of sign(x) (sign(0) = +1) with sign(wb), times |wb|: its
+// sums are integers, exact in float32. Sign and packing in one pass; images on OpenMP threads.
+void BinaryConv2d(const Napi::CallbackInfo& info) {
+  static const bool avx512 = supports(kAvx512), avx2 = supports(kAvx2);
+  const Napi::Env env = info.Env();
+  const int isa = info[0].As<Napi::Number>().Int32Value();
+  require((isa == kAvx512 && avx512) || (isa == kAvx2 && avx2), env,
+          "binaryConv2d: instruction set " + std::to_string(isa) +
+              " is not one this CPU runs (see engineIsas)");
+  const int32_t* g = int32s(info[1], 13, "binaryConv2d shape");
+  const int n = g[0], h = g[1], w = g[2], cin = g[3], k = g[4], cout = g[5], oh = g[6], ow = g[7],
+            stride = g[8], padTop = g[9], padLeft = g[10], padBottom = g[11], padRight = g[12];
+  require(n > 0 && h > 0 && w > 0 && cin > 0 && k > 0 && cout > 0 && oh > 0 && ow > 0 &&
+              stride > 0,
+          env, "binaryConv2d: sizes must be positive");
+  const int border = std::max({padTop, padLeft, padBottom, padRight});
+  require(std::min({padTop, padLeft, padBottom, padRight}) >= 0 && border < k, env,
+          "binaryConv2d: paddings must be from 0 to k - 1");
+  require(int64_t{oh - 1} * stride + k <= int64_t{h} + padTop + padBottom &&
+              int64_t{ow - 1} * stride + k <= int64_t{w} + padLeft + padRight,
+          env, "binaryConv2d: windows past the padding");
+  const int64_t inputs = product(env, {h, w, cin}, "binaryConv2d x");
+  const int64_t outputs = product(env, {oh, ow, cout}, "binaryConv2d y");
+  const float* x = floatsOf(info[2], product(env, {n, inputs}, "binaryConv2d x"), "binaryConv2d x");
+  const float* wb = floatsOf(info[3], product(env, {k, k, cin, cout}, "binaryConv2d wb"),
+                             "binaryConv2d wb");
+  float* y = const_cast<float*>(
+      floatsOf(info[4], product(env, {n, outputs}, "binaryConv2d y"), "binaryConv2d y"));
+
+  // The magnitude of each output channel (from the last row), the weights' signs packed, and the
+  // negative weights of each tap and channel.
+  const int64_t taps = int64_t{k} * k, words = (int64_t{cin} + 63) / 64;
+  std::vector<float> scale(wb + taps * cin * cout - cout, wb + taps * cin * cout);
+  for (float& s : scale) s = std::fabs(s);
+  std::vector<int32_t> negatives(taps * cout, 0);
+  const bool wide = isa == kAvx512;
+  const int tapWords = wide ? avx512::kTapWords : avx2::kTapWords;
+  const int64_t groups = (int64_t{cout} + 7) / 8, span = k * words, groupWords = k * span * tapWords;
+  require(groupWords <= INT32_MAX, env, "binaryConv2d: kernel too large");
+  std::vector<uint64_t> weights(groups * groupWords);
+  std::vector<uint64_t> packing(omp_get_max_threads() * 9 * groups);
+  require(avx2::packWeightSigns(wb, taps, cin, cout, scale.data(), !wide, weights.data(),
+                                negatives.data(), packing.data()),
+          env, "binaryConv2d: wb must have one magnitude per output channel");
+  // Dot bases: the taps inside the input plus twice the negative weights of those outside it
+  // (where the zero border's bits count as mismatches), per row case, column case and channel.
+  std::vector<std::pair<int, int>> rowCases, colCases;
+  const std::vector<int32_t> rowCase = windowCases(oh, stride, padTop, k, h, rowCases);
+  const std::vector<int32_t> colCase = windowCases(ow, stride, padLeft, k, w, colCases);
+  std::vector<int32_t> bases(rowCases.size() * colCases.size() * cout);
+  for (size_t r = 0; r < rowCases.size(); r++) {
+    const auto [y0, y1] = rowCases[r];
+    for (size_t c = 0; c < colCases.size(); c++) {
+      const auto [x0, x1] = colCases[c];
+      int32_t* base = bases.data() + (r * colCases.size() + c) * cout;
+      for (int co = 0; co < cout; co++) base[co] = (y1 - y0) * (x1 - x0) * cin;
+      for (int ky = 0; ky < k; ky++) {
+        for (int kx = 0; kx < k; kx++) {
+          if (ky >= y0 && ky < y1 && kx >= x0 && kx < x1) continue;
+          for (int co = 0; co < cout; co++) base[co] += 2 * negatives[(ky * k + kx) * cout + co];
+        }
+      }
+    }
+  }
+  const std::vector<float> bias(cout, 0.0f);
+  const int64_t wp = int64_t{w} + 2 * border;
+  const BinaryConv conv{weights.data(), groupWords, cout, k, static_cast<int>(span),
+                        wp * words,     scale.data(), bias.data()};
+  // Each thread's packed image (its border stays zero) and kernel scratch.
+  const int threads = omp_get_max_threads();
+  const int64_t imageWords = product(env, {int64_t{h} + 2 * border, wp, words}, "binaryConv2d");
+  const int64_t scratchWords =
+      wide ? avx512::Kernels::scratchWords(k * span) : avx2::Kernels::scratchWords(k * span);
+  std::vector<uint64_t> memory(threads * (imageWords + scratchWords), 0);
+  const OutputPixels first{nullptr, border - padTop, border - padLeft, wp, words, stride, oh, ow,
+                           static_cast<int>(colCases.size()), rowCase.data(), colCase.data(),
+                           bases.data(), nullptr, nullptr};
+#pragma omp parallel for schedule(static)
+  for (int image = 0; image < n; image++) {
+    uint64_t* packed = memory.data() + omp_get_thread_num() * (imageWords + scratchWords);
+    avx2::packSigns(x + image * inputs, h, w, cin, packed, border);
+    OutputPixels at = first;
+    at.input = packed;
+    at.out = y + image * outputs;
+    if (wide) {
+      convolvePixels<avx512::Kernels>(conv, at, packed + imageWords);
+    } else {
+      convolvePixels<avx2::Kernels>(conv, at, packed + imageWords);
+    }
+  }
+}
+
 }  // namespace
 
 void AddEngineKernels(Napi::Env env, Napi::Object exports) {
@@ -626,4 +879,5 @@ void AddEngineKernels(Napi::Env env, Napi::Object exports) {
   Export<EngineBinaryConv>(env, exports, "engineBinaryConv");
   Export<EngineConvPlan>(env, exports, "engineConvPlan");
   Export<EngineRun>(env, exports, "engineRun");
+  Export<BinaryConv2d>(env, exports, "binaryConv2d");
 }

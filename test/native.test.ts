@@ -28,6 +28,7 @@ import {
   weightGradient,
 } from '../src/binarize/index.js';
 import { lossAndGradients } from '../src/backprop/index.js';
+import { BinaryConv2D } from '../src/layers/index.js';
 import { createModel } from '../src/models/index.js';
 import { createOptimizer } from '../src/train/optimizer.js';
 import { createTrainStep } from '../src/train/step.js';
@@ -293,6 +294,9 @@ describe(
       for (const name of Object.values(NATIVE_KERNELS)) {
         assert.ok(tf.getKernel(name, 'wasm') !== undefined, `${name} registered`);
       }
+      // The 1-bit convolutions' instruction set: BIREAL_ENGINE_ISA's, else the best there is.
+      const wanted = process.env['BIREAL_ENGINE_ISA'];
+      if (wanted) assert.equal(nativeInfo()?.binaryIsa, wanted);
     });
 
     // `npm test` runs this suite a second time with ONEDNN_MAX_CPU_ISA=AVX2, so that an AVX-512
@@ -569,6 +573,107 @@ describe(
         const step = Array.from(native[0] as Float32Array, (x, i) => x - (valueV[i] as number));
         const refStep = Array.from(expected, (x, i) => x - (valueV[i] as number));
         assertClose(step, refStep, TOL, 'update');
+      });
+    });
+
+    // `npm test` runs this suite again with BIREAL_ENGINE_ISA=avx2: the AVX2 popcount as well.
+    describe(`${NATIVE_KERNELS.binaryConv} (XOR and popcount) equals the float conv of the signs exactly`, () => {
+      const cases: { x: Shape4; w: Shape4; strides: number; pad: 'same' | 'valid' }[] = [];
+      for (const k of [1, 3, 7]) {
+        for (const strides of [1, 2, 3]) {
+          for (const pad of ['same', 'valid'] as const) {
+            const odd = cases.length % 2 === 1;
+            const [n, h, w] = odd ? [3, 11, 13] : [2, 9, 8];
+            // Input channels: under, at and past one 64-bit word; output channels not a multiple of 8.
+            const cin = [5, 64, 100, 130][cases.length % 4] as number;
+            cases.push({
+              x: [n, h, w, cin],
+              w: [k, k, cin, [6, 8, 12][cases.length % 3] as number],
+              strides,
+              pad,
+            });
+          }
+        }
+      }
+      for (const c of cases) {
+        for (const binarizer of ['sign', 'magnitude-aware'] as const) {
+          test(`${c.x.join('x')} * ${c.w.join('x')}, stride ${c.strides}, ${c.pad}, ${binarizer}`, async () => {
+            // Zeros of both signs among the inputs: sign(0) = +1.
+            const xv = random(size(c.x), 6000 + cases.indexOf(c)).map((u, i) =>
+              i % 17 === 0 ? (i % 2 ? -0 : 0) : u,
+            );
+            const wv = random(size(c.w), 6100 + cases.indexOf(c));
+            const [wb = new Float32Array()] = await on('wasm', () =>
+              runKernel(NATIVE_KERNELS.binarizeWeight, { w: tf.tensor4d(wv, c.w) }, { binarizer }),
+            );
+            const [popcount] = await on('wasm', () =>
+              runKernel(
+                NATIVE_KERNELS.binaryConv,
+                { x: tf.tensor4d(xv, c.x), wb: tf.tensor4d(wb, c.w) },
+                { strides: c.strides, pad: c.pad },
+              ),
+            );
+            const [float] = await on('cpu', () => {
+              const signs = tf.conv2d(
+                signPlusMinusOne(tf.tensor4d(xv, c.x)),
+                signPlusMinusOne(tf.tensor4d(wb, c.w)),
+                c.strides,
+                c.pad,
+              );
+              // Each output channel's magnitude, from the weights' first row.
+              const scale = Array.from({ length: c.w[3] }, (_, co) => Math.abs(wb[co] as number));
+              return tf.mul(signs, tf.tensor1d(scale));
+            });
+            const [a, b] = [popcount as Float32Array, float as Float32Array];
+            assert.equal(a.length, b.length);
+            const differ = a.findIndex((v, i) => v !== b[i]);
+            assert.equal(
+              differ,
+              -1,
+              `output ${differ}: ${a[differ]} (popcount) vs ${b[differ]} (float)`,
+            );
+          });
+        }
+      }
+
+      test('BinaryConv2D layers use it, with the gradients of tfjs autodiff on cpu', async () => {
+        const xv = random(2 * 9 * 9 * 16, 6200);
+        const grads = async (backend: 'wasm' | 'cpu') => {
+          await tf.setBackend(backend);
+          const layer = new BinaryConv2D({ filters: 12, kernelSize: 3, strides: 2, seed: 1 });
+          const x = tf.variable(tf.tensor4d(xv, [2, 9, 9, 16]));
+          layer.apply(x); // builds the kernel
+          const dy = tf.tensor4d(random(2 * 5 * 5 * 12, 6201), [2, 5, 5, 12]);
+          const { value, grads: g } = tf.variableGrads(
+            () => tf.sum(tf.mul(layer.apply(x) as tf.Tensor, dy)) as tf.Scalar,
+          );
+          const out = [value, g[x.name], g[(layer.getWeights()[0] as tf.Variable).name]].map((t) =>
+            Float32Array.from((t as tf.Tensor).dataSync()),
+          );
+          tf.dispose([x, dy, value, Object.values(g)]);
+          layer.dispose();
+          await tf.setBackend('wasm');
+          return out;
+        };
+        const cpu = await grads('cpu');
+        let calls = 0;
+        const original = tf.getKernel(NATIVE_KERNELS.binaryConv, 'wasm');
+        assert.ok(original !== undefined);
+        tf.unregisterKernel(NATIVE_KERNELS.binaryConv, 'wasm');
+        tf.registerKernel({
+          ...original,
+          kernelFunc: (args) => (calls++, original.kernelFunc(args)),
+        });
+        try {
+          const native = await grads('wasm');
+          assert.ok(calls > 0, 'the layer ran the popcount kernel');
+          ['output', 'dx', 'dW'].forEach((what, i) =>
+            assertClose(native[i] as Float32Array, cpu[i] as Float32Array, 1e-5, what),
+          );
+        } finally {
+          tf.unregisterKernel(NATIVE_KERNELS.binaryConv, 'wasm');
+          tf.registerKernel(original);
+        }
       });
     });
 

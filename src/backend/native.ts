@@ -27,6 +27,7 @@ import type {
 } from '@tensorflow/tfjs-core';
 import { ESTIMATORS, type Binarizer } from '../binarize/index.js';
 import { loadNativeAddon } from '../native-addon.js';
+import { ISA_NUMBERS, chooseIsa, type NativeIsa } from '../engine/native.js';
 
 /** The addon's functions (see native/bireal_native.cc). */
 interface Addon {
@@ -56,6 +57,14 @@ interface Addon {
   maxPoolGrad(shape: number[], dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   avgPoolGrad(shape: number[], dy: Float32Array, dx: Float32Array): void;
   add(out: Float32Array, ...inputs: Float32Array[]): void;
+  binaryConv2d(
+    isa: number,
+    shape: Int32Array,
+    x: Float32Array,
+    wb: Float32Array,
+    y: Float32Array,
+  ): void;
+  engineIsas(): NativeIsa[];
   adam(hyper: number[], ...buffers: Float32Array[]): void;
   info(): NativeInfo;
   setThreads(threads: number): void;
@@ -63,6 +72,8 @@ interface Addon {
 
 /** What runs the native kernels. */
 export interface NativeInfo {
+  /** The instruction set of the 1-bit convolutions (popcount), e.g. `avx512-vpopcntdq`. */
+  binaryIsa?: NativeIsa;
   /** oneDNN's version, e.g. `2.6.3`. */
   version: string;
   /** The instruction set oneDNN's kernels use on this CPU, e.g. `avx512_core`. */
@@ -81,6 +92,13 @@ export const NATIVE_KERNELS = {
   sign: 'BirealSign',
   /** Inputs dy, x; attr estimator. Output dy times the estimator's derivative at x. */
   estimatorGrad: 'BirealEstimatorGrad',
+  /**
+   * Inputs x [N,H,W,C], wb (HWIO, one magnitude per output channel: a binarizer's output); attrs
+   * strides, pad ('same' or 'valid'). Output conv2d(sign(x), wb), counted by XOR and popcount:
+   * identical to the float conv of sign(x) with sign(wb), times |wb|. Its gradient is the
+   * convolution's (the sign's estimator belongs to the caller).
+   */
+  binaryConv: 'BirealBinaryConv2D',
   /** Input w (HWIO); attr binarizer. Output the binarized weights. */
   binarizeWeight: 'BirealBinarizeWeight',
   /** Inputs dWb, w; attr binarizer. Output the gradient with respect to w. */
@@ -103,6 +121,8 @@ type Shape4 = [number, number, number, number];
 
 let addon: Addon | undefined;
 let loadError: string | undefined;
+/** The 1-bit convolutions' instruction set, once the kernels are registered (if the CPU has one). */
+let binaryIsa: NativeIsa | undefined;
 let tried = false;
 
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
@@ -131,7 +151,7 @@ export function nativeUnavailableReason(): string | undefined {
 
 /** The native kernels' library, ISA and threads, when the addon is loaded. */
 export function nativeInfo(): NativeInfo | undefined {
-  return addon?.info();
+  return addon === undefined ? undefined : { ...addon.info(), binaryIsa };
 }
 
 /** Sets the OpenMP threads of the native kernels (of the calling thread). */
@@ -139,9 +159,14 @@ export function setNativeThreads(threads: number): void {
   addon?.setThreads(threads);
 }
 
+/** Whether a kernel (e.g. one of {@link NATIVE_KERNELS}) is registered on the active backend. */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
 /** Whether the native training steps are registered on the active backend. */
 export function nativeTrainingKernels(): boolean {
-  return tf.getKernel(NATIVE_KERNELS.batchNormTraining, tf.getBackend()) !== undefined;
+  return hasKernel(NATIVE_KERNELS.batchNormTraining);
 }
 
 function heap(backend: WasmBackend, info: TensorInfo): Float32Array {
@@ -361,6 +386,60 @@ function add(lib: Addon, fallback: KernelFunc | undefined, name: string): Kernel
   };
 }
 
+/**
+ * The 1-bit convolution; its shape as the addon takes it, [n, h, w, cin, k, cout, oh, ow, stride,
+ * padTop, padLeft, padBottom, padRight].
+ */
+function binaryConv(lib: Addon, isa: NativeIsa): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const { x, wb } = inputs as { x: TensorInfo; wb: TensorInfo };
+    const { strides, pad } = attrs as unknown as Conv2DAttrs;
+    const info = backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      wb.shape as Shape4,
+      strides,
+      1,
+      pad,
+    );
+    if (info.filterHeight !== info.filterWidth || info.strideHeight !== info.strideWidth) {
+      throw new Error(`${NATIVE_KERNELS.binaryConv}: square kernels and strides only`);
+    }
+    const { top, left, bottom, right } = info.padInfo;
+    const shape = Int32Array.from([
+      ...[info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight],
+      ...[info.outChannels, info.outHeight, info.outWidth, info.strideHeight],
+      ...[top, left, bottom, right],
+    ]);
+    const y = wasm.makeOutput(info.outShape, 'float32');
+    lib.binaryConv2d(ISA_NUMBERS[isa], shape, heap(wasm, x), heap(wasm, wb), heap(wasm, y));
+    return y;
+  };
+}
+
+/** The gradient of {@link NATIVE_KERNELS.binaryConv}: the convolution's, of sign(x) and wb. */
+function registerBinaryConvGradient(): void {
+  tf.registerGradient({
+    kernelName: NATIVE_KERNELS.binaryConv,
+    inputsToSave: ['x', 'wb'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, wb] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const { strides, pad } = attrs as unknown as Conv2DAttrs;
+      const run = (name: string, inputs: tf.NamedTensorMap, kernelAttrs: object = {}) =>
+        tf.engine().runKernel(name, inputs, kernelAttrs as never) as tf.Tensor;
+      return {
+        x: () => tf.conv2dTranspose(dy as tf.Tensor4D, wb, x.shape, strides, pad as 'same'),
+        wb: () =>
+          run(
+            'Conv2DBackpropFilter',
+            { x: run(NATIVE_KERNELS.sign, { x }), dy: dy as tf.Tensor },
+            { strides, pad, dataFormat: 'NHWC', filterShape: wb.shape },
+          ),
+      };
+    },
+  });
+}
+
 /** The addon's 12-number description of a pooling (see `PoolShape` in the addon). */
 function poolShape(info: backend_util.Conv2DInfo): number[] {
   const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
@@ -438,6 +517,12 @@ export async function registerNativeKernels(backendName: string): Promise<boolea
   replaceKernel(NATIVE_KERNELS.binarizeWeight, binarizeWeight(lib));
   replaceKernel(NATIVE_KERNELS.weightGrad, weightGrad(lib));
   replaceKernel(NATIVE_KERNELS.adam, adam(lib));
+  const isa = chooseIsa(lib.engineIsas());
+  if (ISA_NUMBERS[isa as NativeIsa] !== undefined) {
+    binaryIsa = isa as NativeIsa;
+    replaceKernel(NATIVE_KERNELS.binaryConv, binaryConv(lib, binaryIsa));
+    registerBinaryConvGradient();
+  }
   return true;
 }
 
@@ -446,5 +531,6 @@ export function describeNative(): string | undefined {
   const info = registeredOnWasm ? nativeInfo() : undefined;
   if (info === undefined) return undefined;
   const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`;
-  return `oneDNN ${info.version} kernels (${info.isa}, ${threads})`;
+  const binary = info.binaryIsa === undefined ? 'float' : `popcount on ${info.binaryIsa}`;
+  return `oneDNN ${info.version} kernels (${info.isa}, ${threads}), 1-bit convs by ${binary}`;
 }

@@ -19,7 +19,7 @@ import {
   weightGradient,
 } from '../binarize/index.js';
 import { leakyClip, type BinaryConv2D, type Clip } from '../layers/index.js';
-import { NATIVE_KERNELS, nativeTrainingKernels } from '../backend/native.js';
+import { NATIVE_KERNELS, hasKernel, nativeTrainingKernels } from '../backend/native.js';
 
 type Layer = tfl.layers.Layer;
 type Config = Record<string, unknown>;
@@ -62,6 +62,8 @@ interface BatchContext {
    * layers' element-wise work: the whole batch is on this thread and the addon is loaded.
    */
   native: boolean;
+  /** Whether the 1-bit convolutions run on the native popcount kernel (with or without replicas). */
+  popcount: boolean;
 }
 
 /** Forward (training mode) and backward of one layer type. Both run inside `tf.tidy`. */
@@ -170,15 +172,21 @@ const conv2d: LayerRule = {
 const binaryConv2d: LayerRule = {
   forward(layer, [x], batch) {
     const { strides, padding, binarizer, estimator } = layer as BinaryConv2D;
+    const w = weight(layer, 'kernel').read();
+    if (batch.popcount) {
+      // Signs and the convolution in one native kernel, by XOR and popcount.
+      const wb = runNative(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer });
+      const y = runNative(
+        NATIVE_KERNELS.binaryConv,
+        { x: x as tf.Tensor, wb },
+        { strides, pad: padding },
+      );
+      return { output: y, saved: [tf.clone(x as tf.Tensor), wb] };
+    }
     // The custom-gradient binarizers, so that tfjs autodiff of this forward pass (used to check
     // the backward pass below) applies the same estimator and weight gradient.
-    const w = weight(layer, 'kernel').read();
-    const wb = batch.native
-      ? runNative(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer })
-      : binarizeWeight(w, binarizer);
-    const xb = batch.native
-      ? runNative<tf.Tensor4D>(NATIVE_KERNELS.sign, { x: x as tf.Tensor })
-      : binarizeActivation(x as tf.Tensor4D, estimator);
+    const wb = binarizeWeight(w, binarizer);
+    const xb = binarizeActivation(x as tf.Tensor4D, estimator);
     const y = tf.conv2d(xb, wb as tf.Tensor4D, strides, padding);
     // The binarized weights are kept (small) rather than binarized again in the backward pass.
     return { output: y, saved: [tf.clone(x as tf.Tensor), wb] };
@@ -487,6 +495,7 @@ const WHOLE_BATCH: BatchContext = {
   allSum: (...partials) => partials,
   batchScale: 1,
   native: false,
+  popcount: false,
 };
 
 /**
@@ -585,9 +594,10 @@ export function lossAndGradients(
       : Array.from(collective.allReduceSum(new Float32Array(values)));
   const localBatch = images.shape[0];
   const [batchSize] = allSum([localBatch]) as [number];
+  const popcount = hasKernel(NATIVE_KERNELS.binaryConv);
   const batch: BatchContext =
     collective === undefined
-      ? { ...WHOLE_BATCH, native: nativeTrainingKernels() }
+      ? { ...WHOLE_BATCH, native: nativeTrainingKernels(), popcount }
       : {
           allSum: (...partials) => {
             const sums = collective.allReduceSum(tf.concat(partials).dataSync() as Float32Array);
@@ -598,6 +608,7 @@ export function lossAndGradients(
           },
           batchScale: batchSize / localBatch,
           native: false,
+          popcount,
         };
   const { inputId, outputId, steps } = plan(model);
   const consumers = new Map<number, number>();

@@ -29,7 +29,27 @@ interface EngineAddon {
 }
 
 /** The addon's numbers for the 1-bit kernels' instruction sets. */
-const ISA_NUMBERS: Record<NativeIsa, number> = { avx2: 0, 'avx512-vpopcntdq': 1 };
+export const ISA_NUMBERS: Record<NativeIsa, number> = { avx2: 0, 'avx512-vpopcntdq': 1 };
+
+/**
+ * The 1-bit kernels' instruction set among those this CPU runs (`available`, best first):
+ * `wanted`, by default BIREAL_ENGINE_ISA, else the best. Returns why not when there is none;
+ * throws when the wanted one is unknown or not on this CPU.
+ */
+export function chooseIsa(
+  available: NativeIsa[],
+  wanted: string | undefined = process.env['BIREAL_ENGINE_ISA'] || undefined,
+): NativeIsa | string {
+  if (wanted !== undefined && !(NATIVE_ISAS as readonly string[]).includes(wanted)) {
+    throw new Error(`unknown instruction set '${wanted}'; one of ${NATIVE_ISAS.join(', ')}`);
+  }
+  const chosen = (wanted as NativeIsa | undefined) ?? available[0];
+  if (chosen === undefined) return 'this CPU has neither AVX-512 VPOPCNTDQ nor AVX2';
+  if (!available.includes(chosen)) {
+    throw new Error(`this CPU cannot run '${chosen}'; it runs: ${available.join(', ') || 'none'}`);
+  }
+  return chosen;
+}
 
 /** The addon with its engine kernels, or why it is not available. */
 async function loadAddon(): Promise<EngineAddon | string> {
@@ -80,19 +100,9 @@ export class NativeKernels {
   static async load(memory: WebAssembly.Memory, isa?: NativeIsa): Promise<NativeKernels | string> {
     const addon = await loadAddon();
     if (typeof addon === 'string') return addon;
-    const wanted = isa ?? (process.env['BIREAL_ENGINE_ISA'] || undefined);
-    if (wanted !== undefined && !(NATIVE_ISAS as readonly string[]).includes(wanted)) {
-      throw new Error(`unknown instruction set '${wanted}'; one of ${NATIVE_ISAS.join(', ')}`);
-    }
-    const available = addon.engineIsas();
-    const chosen = (wanted as NativeIsa | undefined) ?? available[0];
-    if (chosen === undefined) return 'this CPU has neither AVX-512 VPOPCNTDQ nor AVX2';
-    if (!available.includes(chosen)) {
-      throw new Error(
-        `this CPU cannot run '${chosen}'; it runs: ${available.join(', ') || 'none'}`,
-      );
-    }
-    return new NativeKernels(addon, chosen, memory);
+    const chosen = chooseIsa(addon.engineIsas(), isa);
+    if (!(NATIVE_ISAS as readonly string[]).includes(chosen)) return chosen;
+    return new NativeKernels(addon, chosen as NativeIsa, memory);
   }
 
   /** The wasm packSigns, on these arguments (byte offsets as the wasm kernel takes them). */

@@ -13,6 +13,7 @@ import {
   type Binarizer,
   type Estimator,
 } from '../binarize/index.js';
+import { NATIVE_KERNELS, hasKernel } from '../backend/native.js';
 
 /**
  * Keyword arguments of a tfjs layer call (unused here).
@@ -81,7 +82,8 @@ export interface BinaryConv2DArgs {
 
 /**
  * A 1-bit 2-D convolution: conv2d(binarizeActivation(x), binarizeWeight(W)), no bias.
- * The latent real-valued kernel W [k, k, cIn, filters] is what the optimizer updates.
+ * The latent real-valued kernel W [k, k, cIn, filters] is what the optimizer updates. Where the
+ * native addon's kernels are registered (Node), the convolution is counted by XOR and popcount.
  */
 export class BinaryConv2D extends tfl.layers.Layer {
   /** Name under which the class is registered for serialization. */
@@ -144,12 +146,13 @@ export class BinaryConv2D extends tfl.layers.Layer {
     return tf.tidy(() => {
       const x = singleTensor(inputs) as tf.Tensor4D;
       const kernel = (this.kernel as tfl.LayerVariable).read() as tf.Tensor4D;
-      return tf.conv2d(
-        binarizeActivation(x, this.estimator),
-        binarizeWeight(kernel, this.binarizer),
-        this.strides,
-        this.padding,
-      );
+      const xb = binarizeActivation(x, this.estimator);
+      const wb = binarizeWeight(kernel, this.binarizer);
+      if (!hasKernel(NATIVE_KERNELS.binaryConv))
+        return tf.conv2d(xb, wb, this.strides, this.padding);
+      // With the native addon: the same convolution by XOR and popcount.
+      const attrs = { strides: this.strides, pad: this.padding };
+      return tf.engine().runKernel(NATIVE_KERNELS.binaryConv, { x: xb, wb }, attrs) as tf.Tensor;
     });
   }
 
