@@ -47,7 +47,10 @@ interface Backward {
  * gets the element-wise sums over all replicas, identical on every replica.
  */
 export interface Collective {
-  /** Element-wise sums of `values` over all replicas (same length; blocks until all call). */
+  /**
+   * Element-wise sums of `values` over all replicas (same length; blocks until all call).
+   * @param values - this replica's sums.
+   */
   allReduceSum(values: Float32Array): Float32Array;
 }
 
@@ -76,6 +79,12 @@ interface LayerRule {
     needDx: boolean[],
     batch: BatchContext,
   ): Backward;
+  /**
+   * Whether {@link recompute} makes the forward output again from the saved tensors, exactly and
+   * cheaply: then a layer after it need not keep that output for its own backward pass.
+   */
+  recomputes?(batch: BatchContext): boolean;
+  recompute?(layer: Layer, saved: tf.Tensor[], batch: BatchContext): tf.Tensor;
 }
 
 function weight(layer: Layer, name: string): tfl.LayerVariable {
@@ -169,19 +178,22 @@ const conv2d: LayerRule = {
   },
 };
 
+/** A 1-bit conv's signs and convolution in one native kernel, by XOR and popcount: exact. */
+function popcountConv(layer: Layer, x: tf.Tensor, wb: tf.Tensor): tf.Tensor {
+  const { strides, padding } = layer as BinaryConv2D;
+  return runNative(NATIVE_KERNELS.binaryConv, { x, wb }, { strides, pad: padding });
+}
+
 const binaryConv2d: LayerRule = {
   forward(layer, [x], batch) {
     const { strides, padding, binarizer, estimator } = layer as BinaryConv2D;
     const w = weight(layer, 'kernel').read();
     if (batch.popcount) {
-      // Signs and the convolution in one native kernel, by XOR and popcount.
-      const wb = runNative(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer });
-      const y = runNative(
-        NATIVE_KERNELS.binaryConv,
-        { x: x as tf.Tensor, wb },
-        { strides, pad: padding },
-      );
-      return { output: y, saved: [tf.clone(x as tf.Tensor), wb] };
+      const wb = runNative<tf.Tensor>(NATIVE_KERNELS.binarizeWeight, { w }, { binarizer });
+      return {
+        output: popcountConv(layer, x as tf.Tensor, wb),
+        saved: [tf.clone(x as tf.Tensor), wb],
+      };
     }
     // The custom-gradient binarizers, so that tfjs autodiff of this forward pass (used to check
     // the backward pass below) applies the same estimator and weight gradient.
@@ -191,6 +203,8 @@ const binaryConv2d: LayerRule = {
     // The binarized weights are kept (small) rather than binarized again in the backward pass.
     return { output: y, saved: [tf.clone(x as tf.Tensor), wb] };
   },
+  recomputes: (batch) => batch.popcount,
+  recompute: (layer, [x, wb]) => popcountConv(layer, x as tf.Tensor, wb as tf.Tensor),
   backward(layer, dy, [x, wb], [needDx], batch) {
     const { strides, padding, binarizer, estimator } = layer as BinaryConv2D;
     const stride = pair(strides);
@@ -235,6 +249,13 @@ function updateMovingStatistics(layer: Layer, mean: tf.Tensor, variance: tf.Tens
   }
 }
 
+/** Training-mode batch normalization in the native kernel: [y, batch mean, batch variance]. */
+function nativeBatchNorm(layer: Layer, x: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const { epsilon } = batchNormConfig(layer);
+  const inputs = { x, gamma: weight(layer, 'gamma').read(), beta: weight(layer, 'beta').read() };
+  return runNative(NATIVE_KERNELS.batchNormTraining, inputs, { epsilon });
+}
+
 /**
  * Batch normalization in training mode. Saved for the backward pass: [xHat, 1/std] on the tfjs
  * path, [x, mean, variance] on the native one (one fused kernel each way).
@@ -246,12 +267,7 @@ const batchNormalization: LayerRule = {
     const gamma = weight(layer, 'gamma').read();
     const beta = weight(layer, 'beta').read();
     if (batch.native) {
-      const inputs = { x: input, gamma, beta };
-      const [y, mean, variance] = runNative<[tf.Tensor, tf.Tensor, tf.Tensor]>(
-        NATIVE_KERNELS.batchNormTraining,
-        inputs,
-        { epsilon },
-      );
+      const [y, mean, variance] = nativeBatchNorm(layer, input);
       updateMovingStatistics(layer, mean, variance);
       return { output: y, saved: [tf.clone(input), mean, variance] };
     }
@@ -266,6 +282,12 @@ const batchNormalization: LayerRule = {
     const xHat = tf.mul(centred, invStd);
     updateMovingStatistics(layer, mean, variance);
     return { output: tf.add(tf.mul(xHat, gamma), beta), saved: [xHat, invStd] };
+  },
+  recomputes: (batch) => batch.native, // the tfjs path keeps xHat, not x
+  recompute(layer, [x]) {
+    const [y, mean, variance] = nativeBatchNorm(layer, x as tf.Tensor);
+    tf.dispose([mean, variance]);
+    return y;
   },
   backward(layer, dy, saved, _needDx, batch) {
     const gamma = weight(layer, 'gamma');
@@ -444,7 +466,10 @@ const RULES: Record<string, LayerRule> = {
   Dense: dense,
 };
 
-/** Whether {@link lossAndGradients} can train `model`: one input, one output, known layer types. */
+/**
+ * Whether {@link lossAndGradients} can train `model`: one input, one output, known layer types.
+ * @param model - the model to train.
+ */
 export function supportsLayerwiseBackprop(model: tfl.LayersModel): boolean {
   return (
     model.inputs.length === 1 &&
@@ -503,6 +528,8 @@ const WHOLE_BATCH: BatchContext = {
  * plain tfjs ops and the library's custom-gradient binarizers, so that `tf.variableGrads` can
  * differentiate it: the tests check the hand-written backward passes against that. Updates the
  * BatchNorm moving statistics.
+ * @param model - the model.
+ * @param images - a batch, NHWC.
  */
 export function layerwiseLogits(model: tfl.LayersModel, images: tf.Tensor4D): tf.Tensor2D {
   const { inputId, outputId, steps } = plan(model);
@@ -579,6 +606,10 @@ function allReduceGradients(
  * gradients with respect to every trainable weight. BatchNorm moving statistics are updated,
  * as in `model.apply(x, {training: true})`. Throws when the loss is not finite, before any
  * gradient is computed. The caller disposes `grads`.
+ * @param model - the model to train.
+ * @param images - a batch, NHWC.
+ * @param labels - its one-hot labels.
+ * @param options - label smoothing, and the collective of data-parallel replicas.
  */
 export function lossAndGradients(
   model: tfl.LayersModel,
@@ -615,16 +646,32 @@ export function lossAndGradients(
   for (const { inputIds } of steps)
     for (const id of inputIds) consumers.set(id, (consumers.get(id) ?? 0) + 1);
 
-  // Forward: keep each activation only until its last consumer has run.
+  // Forward: keep each activation only until its last consumer has run. A step keeps what its
+  // backward pass needs, except an input that the step which made it can recompute (`recomputes`):
+  // null there, made again just before the backward pass needs it.
   const values = new Map<number, tf.Tensor>([[inputId, images]]);
-  const saved: tf.Tensor[][] = [];
-  for (const { layer, rule, inputIds, outputId: id } of steps) {
+  const producers = new Map<number, number>(); // tensor id -> the step that made it
+  const saved: (tf.Tensor | null)[][] = [];
+  const remakers: Map<number, number>[] = []; // per step: null's position -> the step to remake it
+  for (const [index, { layer, rule, inputIds, outputId: id }] of steps.entries()) {
     const inputs = inputIds.map((i) => values.get(i) as tf.Tensor);
     const result = tf.tidy(
       () => rule.forward(layer, inputs, batch) as unknown as tf.TensorContainer,
     ) as unknown as Forward;
     values.set(id, result.output);
-    saved.push(result.saved);
+    producers.set(id, index);
+    const remaker = new Map<number, number>();
+    saved.push(
+      result.saved.map((t, k) => {
+        const input = inputs.findIndex((x) => x.dataId === t.dataId);
+        const from = input < 0 ? undefined : producers.get(inputIds[input] as number);
+        if (from === undefined || (steps[from] as Step).rule.recomputes?.(batch) !== true) return t;
+        remaker.set(k, from);
+        t.dispose();
+        return null;
+      }),
+    );
+    remakers.push(remaker);
     for (const i of inputIds) {
       const left = (consumers.get(i) as number) - 1;
       consumers.set(i, left);
@@ -655,9 +702,18 @@ export function lossAndGradients(
   const forwardMs = performance.now() - start;
   if (!Number.isFinite(loss)) {
     dLogits.dispose();
-    saved.forEach((s) => tf.dispose(s));
+    saved.forEach((s) => tf.dispose(s.filter((t) => t !== null)));
     throw new Error(`loss is ${loss}`);
   }
+
+  // What step s saved, with the tensors it dropped made again (inside the caller's tidy).
+  const keptBy = (s: number): tf.Tensor[] =>
+    (saved[s] as (tf.Tensor | null)[]).map((t, k) => {
+      if (t !== null) return t;
+      const from = (remakers[s] as Map<number, number>).get(k) as number;
+      const { layer, rule } = steps[from] as Step;
+      return (rule.recompute as NonNullable<LayerRule['recompute']>)(layer, keptBy(from), batch);
+    });
 
   // Backward, in reverse: free each gradient and saved tensor once used.
   const gradients = new Map<number, tf.Tensor>([[outputId, dLogits]]);
@@ -665,11 +721,10 @@ export function lossAndGradients(
   for (let s = steps.length - 1; s >= 0; s--) {
     const { layer, rule, inputIds, outputId: id } = steps[s] as Step;
     const dy = gradients.get(id);
-    const kept = saved[s] as tf.Tensor[];
     if (dy !== undefined) {
       const needDx = inputIds.map((i) => i !== inputId);
       const result = tf.tidy(
-        () => rule.backward(layer, dy, kept, needDx, batch) as unknown as tf.TensorContainer,
+        () => rule.backward(layer, dy, keptBy(s), needDx, batch) as unknown as tf.TensorContainer,
       ) as unknown as Backward;
       dy.dispose();
       gradients.delete(id);
@@ -685,7 +740,7 @@ export function lossAndGradients(
         else g.dispose();
       }
     }
-    tf.dispose(kept);
+    tf.dispose(saved[s]?.filter((t) => t !== null));
   }
   gradients.forEach((g) => g.dispose());
   if (collective !== undefined) allReduceGradients(model, grads, collective);
