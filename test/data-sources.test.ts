@@ -120,6 +120,30 @@ describe('ImageNet-layout folders', () => {
     await data.close();
   });
 
+  it('keeps only the classes a recipe names, relabelled in its order; unknown ones are errors', async () => {
+    const data = await openDataset(`folder:${root}:val`, { classes: ['b_red'] });
+    assert.deepEqual([data.classes, data.labels, data.size], [['b_red'], ['b_red'], 9]);
+    const options = { batchSize: 64, imageSize: 8, augment: false, seed: 0, workers: 0 };
+    const [kept] = await collect(data, options);
+    assert.deepEqual([...kept!.labels], Array(9).fill(0));
+    // The images of b_red, whole: the same pixels as in the full split, where they come second.
+    const all = await openDataset(`folder:${root}:val`);
+    const [full] = await collect(all, options);
+    assert.deepEqual(kept!.images, full!.images.subarray(9 * 8 * 8 * 3));
+    const swapped = await openDataset(`folder:${root}:val`, { classes: ['b_red', 'a_red'] });
+    const [batch] = await collect(swapped, options);
+    assert.deepEqual([...batch!.labels], [...Array(9).fill(1), ...Array(9).fill(0)]);
+    await assert.rejects(
+      openDataset(`folder:${root}:val`, { classes: ['c_blue'] }),
+      /has no class 'c_blue'; its classes: a_red, b_red/,
+    );
+    await assert.rejects(
+      openDataset(`folder:${root}:val`, { classes: ['a_red', 'a_red'] }),
+      /class 'a_red' is named twice/,
+    );
+    await Promise.all([data, all, swapped].map((d) => d.close()));
+  });
+
   it('same seed → identical batches; another epoch or seed → different; resumable', async () => {
     const data = await openDataset(`folder:${root}:train`);
     const options = { batchSize: 5, imageSize: 16, augment: true, seed: 3, workers: 0 };
@@ -268,6 +292,20 @@ describe('CIFAR-10 binary format', () => {
     await writeFile(join(dir, '.complete'), '{}');
     const train = await openDataset('cifar10:train', { cacheDir });
     assert.deepEqual([train.size, train.channels, train.classes[3]], [10, 3, 'cat']);
+    // A subset of classes from images in memory: the examples of those classes only.
+    const subset = await openDataset('cifar10:train', {
+      cacheDir,
+      classes: ['truck', 'automobile'],
+    });
+    const [trucks] = await collect(subset, {
+      batchSize: 10,
+      imageSize: 32,
+      augment: false,
+      seed: 0,
+      workers: 0,
+    });
+    assert.deepEqual([...trucks!.labels], [1, 0, 0, 0, 0, 0]);
+    await subset.close();
     const test = await openDataset('cifar10:test', { cacheDir });
     const [batch] = await collect(test, {
       batchSize: 4,

@@ -146,6 +146,14 @@ describe('recipes', () => {
       raw({}, { dataset: { train: 'a:b', eval: 'a:c', imageSize: 32, channels: 2 } }),
       /dataset\.channels must be one of 1, 3/,
     );
+    for (const classes of [['tench'], ['tench', 'tench'], 'tench,church', ['tench', 3]]) {
+      rejects(
+        raw({}, { dataset: { train: 'a:b', eval: 'a:c', imageSize: 32, classes } }),
+        /dataset\.classes must be 2 or more distinct class names/,
+      );
+    }
+    const subset = { train: 'a:b', eval: 'a:c', imageSize: 32, classes: ['tench', 'church'] };
+    assert.deepEqual(parseRecipe(raw({}, { dataset: subset })).dataset.classes, subset.classes);
     rejects(raw({}, { epochs: 3 }), /^x\.json: epochs is not a known field/);
     rejects(raw({}, { name: 'a/b' }), /name must be letters, digits/);
     const stage = (raw() as { stages: object[] }).stages[0];

@@ -87,11 +87,9 @@ async function evalDeployFile(
     const { header } = pool;
     const dataset = spec ?? header.source['dataset'];
     if (typeof dataset !== 'string') throw new UsageError(`${file} names no dataset: pass --data`);
-    const split = await openDataset(dataset);
+    // The classes the model was trained on, in its order (all of the dataset's, or a subset).
+    const split = await openDataset(dataset, { classes: header.labels });
     try {
-      if (JSON.stringify(split.labels) !== JSON.stringify(header.labels)) {
-        throw new Error(`${dataset} does not have the classes ${file} was trained on`);
-      }
       const result = await evaluate(packedClassifier(pool), split, options);
       const [size] = header.inputShape;
       const engine = `packed 1-bit engine (${pool.backend}, ${pool.size} worker threads)`;
@@ -134,7 +132,7 @@ export async function run(args: string[]): Promise<void> {
   const { model, optimizerWeights, recipe, classes, state } = await loadCheckpoint(path);
   tf.dispose(optimizerWeights.map((w) => w.tensor));
   const spec = values.data ?? recipe.dataset.eval;
-  const split = await openDataset(spec);
+  const split = await openDataset(spec, { classes: recipe.dataset.classes });
   try {
     if (JSON.stringify(split.classes) !== JSON.stringify(classes)) {
       throw new Error(

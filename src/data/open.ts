@@ -22,6 +22,8 @@ export interface OpenOptions {
   imagenet?: string;
   /** Skip (and list in `skipped`) empty class folders and undecodable images instead of failing. */
   skipBad?: boolean;
+  /** Only these classes (ids or labels), relabelled 0, 1, ... in this order; default all. */
+  classes?: readonly string[];
 }
 
 /** The dataset specs `openDataset` accepts. */
@@ -62,7 +64,10 @@ const CIFAR10: ImageStats = {
 };
 const MNIST: ImageStats = { channels: 1, mean: [0.1307], std: [0.3081], resizeRatio: 1 };
 
-/** The {@link ImageStats} of a dataset spec (`NAME:SPLIT`), known without opening it. */
+/**
+ * The {@link ImageStats} of a dataset spec (`NAME:SPLIT`), known without opening it.
+ * @param spec - the dataset spec.
+ */
 export function imageStats(spec: string): ImageStats {
   const name = spec.split(':')[0];
   return name === 'cifar10' ? CIFAR10 : name === 'mnist' ? MNIST : PHOTOS;
@@ -104,10 +109,16 @@ async function openFolder(
     targets,
     skipped: problems,
     skipBad: options.skipBad ?? false,
+    keep: options.classes,
   });
 }
 
-/** Human-readable labels of `classes` (folder names such as ImageNet wnids) of a dataset spec. */
+/**
+ * Human-readable labels of `classes` (folder names such as ImageNet wnids) of a dataset spec.
+ * @param spec - the dataset spec, e.g. `imagenette:val`.
+ * @param classes - the class folder names.
+ * @param options - where the data cache is.
+ */
 export function classLabels(spec: string, classes: string[], options: OpenOptions = {}): string[] {
   const [name = '', ...rest] = spec.split(':');
   const mirror = options.mirror ?? process.env.BIREAL_DATA_MIRROR;
@@ -129,6 +140,8 @@ export function classLabels(spec: string, classes: string[], options: OpenOption
  * Opens a dataset split: `imagenette:train|val`, `cifar10:train|test`, `mnist:train|test`,
  * `imagenet:train|val` or `folder:PATH:SPLIT` (an ImageNet-layout folder PATH/SPLIT/<class>/*).
  * Imagenette and CIFAR-10 are prepared in the cache first when a mirror (or `download`) allows.
+ * @param spec - the split (above).
+ * @param options - the data cache, a mirror, whether to download, image size.
  */
 export async function openDataset(spec: string, options: OpenOptions = {}): Promise<DatasetSplit> {
   const [name = '', ...rest] = spec.split(':');
@@ -164,7 +177,7 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
     }
     return openFolder(spec, root, split, options, imagenetLabels([root, mirror, cacheDir]));
   }
-  const common = { id: spec, skipBad };
+  const common = { id: spec, skipBad, keep: options.classes };
   if (name === 'cifar10') {
     const dir = await prepare();
     const { pixels, targets } = await readCifarBinary(

@@ -24,8 +24,15 @@ export interface SplitInit {
   source: SourceData;
   /** The file of each example (file sources). */
   paths?: readonly string[];
-  /** The class index of each example. */
+  /** The class index of each example of the source. */
   targets: Int32Array;
+  /**
+   * The classes to keep, by id or label, in this order (default all): the split then holds only
+   * their examples, labelled by their position in this list.
+   */
+  keep?: readonly string[];
+  /** The examples of the source this split holds (by {@link keepClasses}); default all. */
+  examples?: Int32Array;
   /** Problems already found (and skipped) when the split was opened. */
   skipped?: BadFile[];
   skipBad: boolean;
@@ -57,7 +64,7 @@ class Split implements DatasetSplit {
   }
 
   get size(): number {
-    return this.init.targets.length;
+    return this.init.examples?.length ?? this.init.targets.length;
   }
 
   numBatches(options: BatchOptions): number {
@@ -85,9 +92,11 @@ class Split implements DatasetSplit {
       for (; next < count && queue.length < prefetch; next++) {
         const start = next * options.batchSize;
         const end = Math.min(start + options.batchSize, this.size);
-        const indices = Array.from({ length: end - start }, (_, k) =>
-          order ? (order[start + k] as number) : start + k,
-        );
+        // The source's indices of the examples at these positions.
+        const indices = Array.from({ length: end - start }, (_, k) => {
+          const position = order ? (order[start + k] as number) : start + k;
+          return this.init.examples?.[position] ?? position;
+        });
         const task: Task = { params, indices };
         if (this.init.paths) task.paths = indices.map((i) => this.init.paths?.[i] as string);
         const result = run(task).then((r) => ({ ...r, indices }));
@@ -156,8 +165,42 @@ class Split implements DatasetSplit {
   }
 }
 
-/** Makes a {@link DatasetSplit} from its parts. */
+/**
+ * `init` reduced to the examples of the classes `keep` names (class ids or labels), relabelled
+ * 0, 1, ... in that order; an unknown or repeated class is an error naming the valid ones.
+ */
+export function keepClasses(init: SplitInit, keep: readonly string[]): SplitInit {
+  const chosen = keep.map((name) => {
+    const byId = init.classes.indexOf(name);
+    const index = byId >= 0 ? byId : init.labels.indexOf(name);
+    if (index < 0) {
+      const valid = init.classes.map((c, i) =>
+        c === init.labels[i] ? c : `${c} (${init.labels[i]})`,
+      );
+      throw new DataError(`${init.id} has no class '${name}'; its classes: ${valid.join(', ')}`);
+    }
+    return index;
+  });
+  const repeated = chosen.find((c, i) => chosen.indexOf(c) !== i);
+  if (repeated !== undefined) {
+    throw new DataError(`${init.id}: class '${init.classes[repeated]}' is named twice`);
+  }
+  const label = new Map(chosen.map((c, position) => [c, position]));
+  const targets = init.targets.map((t) => label.get(t) ?? -1);
+  const examples = Int32Array.from(targets.keys()).filter((i) => (targets[i] as number) >= 0);
+  return {
+    ...init,
+    classes: chosen.map((c) => init.classes[c] as string),
+    labels: chosen.map((c) => init.labels[c] as string),
+    targets,
+    examples,
+    keep: undefined,
+  };
+}
+
+/** Makes a {@link DatasetSplit} from its parts (only the classes of `keep`, where given). */
 export function createSplit(init: SplitInit): DatasetSplit {
-  if (init.targets.length === 0 && !init.skipBad) throw new DataError(`${init.id} has no examples`);
-  return new Split(init);
+  const split = new Split(init.keep === undefined ? init : keepClasses(init, init.keep));
+  if (split.size === 0 && !init.skipBad) throw new DataError(`${init.id} has no examples`);
+  return split;
 }

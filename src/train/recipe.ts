@@ -39,6 +39,11 @@ export interface DatasetSpec {
   scale?: [number, number];
   /** Std of the PCA lighting noise (RGB); default 0.1, 0 = off. */
   lighting?: number;
+  /**
+   * Only these classes (ids or labels), the same for train and eval, relabelled 0, 1, ... in this
+   * order; default all of the dataset's.
+   */
+  classes?: string[];
 }
 
 /** Adam (tfjs defaults beta1 0.9, beta2 0.999) or SGD with momentum (PyTorch's form). */
@@ -258,6 +263,8 @@ function parseStage(value: unknown, source: string, index: number): StageSpec {
 /**
  * Validates a parsed JSON recipe and fills in its defaults; throws a {@link RecipeError} naming
  * `source` and the offending field (unknown fields and model names included).
+ * @param value - the parsed JSON.
+ * @param source - what errors call it (e.g. its file).
  */
 export function parseRecipe(value: unknown, source = 'recipe'): Recipe {
   const f: Fields = new Fields(value, source, '');
@@ -288,6 +295,16 @@ export function parseRecipe(value: unknown, source = 'recipe'): Recipe {
     dataset.scale = scale as [number, number];
   }
   if (d.has('lighting')) dataset.lighting = d.number('lighting', 'non-negative');
+  if (d.has('classes')) {
+    const classes = d.raw('classes');
+    const valid =
+      Array.isArray(classes) &&
+      classes.length >= 2 &&
+      classes.every((c) => typeof c === 'string' && c.length > 0) &&
+      new Set(classes).size === classes.length;
+    if (!valid) d.fail('dataset.classes', 'must be 2 or more distinct class names', classes);
+    dataset.classes = classes as string[];
+  }
   d.done();
   const rawStages = f.raw('stages');
   if (!Array.isArray(rawStages) || rawStages.length === 0) {
@@ -312,7 +329,10 @@ export function parseRecipe(value: unknown, source = 'recipe'): Recipe {
   return recipe;
 }
 
-/** Reads and validates a recipe file (JSON); errors name the file. */
+/**
+ * Reads and validates a recipe file (JSON); errors name the file.
+ * @param path - the recipe file.
+ */
 export async function loadRecipe(path: string): Promise<Recipe> {
   let text: string;
   try {
@@ -337,7 +357,11 @@ export interface RecipeOverrides {
   limitBatches?: number;
 }
 
-/** A copy of `recipe` with the given overrides applied. */
+/**
+ * A copy of `recipe` with the given overrides applied.
+ * @param recipe - the recipe.
+ * @param overrides - the fields to change (epochs, batch size, seed...).
+ */
 export function withOverrides(recipe: Recipe, overrides: RecipeOverrides): Recipe {
   const { epochs, seed, limitBatches } = overrides;
   return parseRecipe(

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { describeBackend } from '../backend/index.js';
-import { openDataset } from '../data/index.js';
+import { openDataset, type OpenOptions } from '../data/index.js';
 import type { Batch, BatchOptions, DatasetSplit } from '../data/types.js';
 import { BinaryConv2D } from '../layers/index.js';
 import { createModel } from '../models/index.js';
@@ -49,7 +49,7 @@ import {
 } from './step.js';
 
 /** Opens a dataset split by spec, e.g. `cifar10:test` (the data module's `openDataset`). */
-export type OpenDataset = (spec: string) => Promise<DatasetSplit>;
+export type OpenDataset = (spec: string, options?: OpenOptions) => Promise<DatasetSplit>;
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -532,10 +532,13 @@ async function prepareRunFolder(dir: string, recipe: Recipe, resume: boolean): P
 /**
  * Trains a recipe in the run folder `options.out` (or resumes it there), stage by stage: one
  * checkpoint per epoch, metrics.jsonl, and summary.json with the final evaluation.
+ * @param recipe - what to train, stage by stage.
+ * @param options - the run folder, resuming, progress output.
  */
 export async function train(recipe: Recipe, options: TrainOptions): Promise<RunSummary> {
   await prepareRunFolder(options.out, recipe, options.resume ?? false);
-  const open = options.openDataset ?? ((spec: string) => openDataset(spec));
+  const openSplit = options.openDataset ?? openDataset;
+  const open = (spec: string) => openSplit(spec, { classes: recipe.dataset.classes });
   const progress = options.progress === undefined ? new Progress() : options.progress;
   const trainSplit = await open(recipe.dataset.train);
   try {
