@@ -49,4 +49,9 @@ experiment weight-gradient-sgd
 experiment init-paper-64 --seeds 0
 experiment init-paper-64 --seeds 1
 experiment scratch-224
+# Issue 31: the regime map's class and length axes, first seeds first.
+experiment regime-classes-64 --seeds 0
+experiment regime-length-64 --seeds 0
+experiment regime-classes-64 --seeds 1
+experiment regime-length-64 --seeds 1
 echo "== $(date -u +%FT%TZ) all long runs finished"

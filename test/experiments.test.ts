@@ -12,7 +12,7 @@ import {
 } from '../src/experiments/index.js';
 
 describe('experiments', () => {
-  it('builds one valid recipe per variant, changing only the first trained stage model and lr', () => {
+  it('builds one valid recipe per variant, changing only the first trained stage model and lr, and the classes', () => {
     for (const [name, experiment] of Object.entries(EXPERIMENTS)) {
       const full = Object.entries(experiment.variants).filter(([, v]) => v.stages === undefined);
       const recipes = full.map(([v]) => experimentRecipe(name, v, 0));
@@ -20,15 +20,23 @@ describe('experiments', () => {
         JSON.stringify({
           ...r,
           name: '',
+          dataset: { ...r.dataset, classes: null },
           stages: r.stages.map((s, i) =>
             i === 0 ? { ...s, model: null, optimizer: { ...s.optimizer, lr: null } } : s,
           ),
         }),
       );
-      assert.equal(new Set(unchanged).size, 1, `${name}: variants differ beyond model and lr`);
       assert.equal(
-        new Set(recipes.map((r) => JSON.stringify([r.stages[0]?.model, r.stages[0]?.optimizer.lr])))
-          .size,
+        new Set(unchanged).size,
+        1,
+        `${name}: variants differ beyond model, lr and classes`,
+      );
+      assert.equal(
+        new Set(
+          recipes.map((r) =>
+            JSON.stringify([r.stages[0]?.model, r.stages[0]?.optimizer.lr, r.dataset.classes]),
+          ),
+        ).size,
         recipes.length,
         `${name}: two variants train the same`,
       );
@@ -40,6 +48,9 @@ describe('experiments', () => {
     const slow = experimentRecipe('lr-sensitivity', 'plain-resnet-lr2.5e-4', 0).stages[0];
     assert.equal(slow?.optimizer.lr, 2.5e-4);
     assert.equal(slow?.model.name, 'plain-binary-resnet18');
+    const fewer = experimentRecipe('regime-classes-64', 'clipped-ste-c2', 1);
+    assert.deepEqual(fewer.dataset.classes, ['n01440764', 'n02102040']);
+    assert.equal(fewer.stages[0]?.epochs, 16);
     const plain = experimentRecipe('shortcut', 'plain', 2);
     assert.equal(plain.stages[0]?.model.name, 'plain-binary-resnet18');
     assert.equal(plain.seed, 2);

@@ -31,7 +31,10 @@ function run(
     variant,
     seed,
     recipe: { stages: [{ epochs: 6, model: { options: { width } }, optimizer: { lr } }] },
-    summary: { dataset: { train: 'imagenette:train', imageSize }, eval: { top1, top5 } },
+    summary: {
+      dataset: { train: 'imagenette:train', imageSize, classes: 10 },
+      eval: { top1, top5 },
+    },
     metrics: [],
   } as unknown as ExperimentRun;
 }
@@ -191,7 +194,7 @@ describe('result tables', () => {
     assert.equal(formatGap([]), '-');
     const table = rows(regimeTable(cells));
     assert.deepEqual(table[2], [
-      '| 64 px, width 0.5 (32-256 channels), 6 epochs',
+      '| 64 px, width 0.5 (32-256 channels), 6 epochs, 10 classes',
       '61.0 ± 1.4',
       '65.5 ± 0.7',
       '60.0',
@@ -199,6 +202,6 @@ describe('result tables', () => {
       '+2.0',
       '0, 1 |',
     ]);
-    assert.match(regimeTable(cells, true), /64-512 channels\), 6 epochs, Adam 4e-3 \|/);
+    assert.match(regimeTable(cells, true), /64-512 channels\), 6 epochs, 10 classes, Adam 4e-3 \|/);
   });
 });

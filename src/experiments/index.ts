@@ -34,6 +34,8 @@ export interface Variant {
   options?: ModelOptions;
   stages?: number[];
   lr?: number;
+  /** Train and evaluate on these classes of the dataset only (its recipe's `dataset.classes`). */
+  classes?: string[];
 }
 
 /** An experiment: a recipe whose first stage's model changes per variant. */
@@ -44,7 +46,7 @@ export interface Experiment {
   /**
    * The variants by name. Each trains the base recipe's `stages` (indices; default all, e.g. [1]
    * skips a pretraining stage), with its first trained stage's model renamed to `model`, given
-   * extra `options` and/or trained at learning rate `lr`.
+   * extra `options`, trained at learning rate `lr` and/or on a subset of `classes`.
    */
   variants: Record<string, Variant>;
   /** Seeds of a full run. */
@@ -190,6 +192,38 @@ function atLearningRates(
   );
 }
 
+/**
+ * Each of `variants` on the first n classes of Imagenette (by class id) for each n of `counts`,
+ * named `VARIANT-cN` (e.g. `bi-real-c2`).
+ */
+function onClassSubsets(
+  variants: Record<string, Variant>,
+  counts: number[],
+): Record<string, Variant> {
+  return Object.fromEntries(
+    counts.flatMap((n) =>
+      Object.entries(variants).map(([name, v]) => [
+        `${name}-c${n}`,
+        { ...v, classes: IMAGENETTE_CLASSES.slice(0, n) },
+      ]),
+    ),
+  );
+}
+
+/** Imagenette's class ids (ImageNet wnids), sorted as its folders are. */
+const IMAGENETTE_CLASSES = [
+  'n01440764', // tench
+  'n02102040', // English springer
+  'n02979186', // cassette player
+  'n03000684', // chain saw
+  'n03028079', // church
+  'n03394916', // French horn
+  'n03417042', // garbage truck
+  'n03425413', // gas pump
+  'n03445777', // golf ball
+  'n03888605', // parachute
+];
+
 /** Imagenette at `size` px with the recipes' augmentation. */
 function imagenetteAt(size: number): Record<string, unknown> {
   return { ...(imagenette64['dataset'] as Record<string, unknown>), imageSize: size };
@@ -301,6 +335,25 @@ export const EXPERIMENTS: Record<string, Experiment> = {
     base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(16)] },
     variants: atWidths(GAPS, [0.25, 0.5, 1]),
     seeds: [0, 1, 2],
+  },
+  'regime-length-64': {
+    description:
+      "The regime map's length axis: its full-width cell (Imagenette at 64x64 px, width 1, Adam " +
+      '4e-3, linear decay) trained 48 epochs instead of 16, seeds paired with the map; Bi-Real-18, ' +
+      'its clipped-STE variant and the plain 1-bit ResNet-18.',
+    base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(48, 1)] },
+    variants: GAPS,
+    seeds: [0, 1],
+  },
+  'regime-classes-64': {
+    description:
+      "The regime map's class axis: its full-width cell (Imagenette at 64x64 px, width 1, 16 " +
+      'epochs, Adam 4e-3, linear decay) on the first 2 and the first 5 of its 10 classes (by ' +
+      'ImageNet id: tench, English springer; then cassette player, chain saw, church), val ' +
+      'restricted to them; Bi-Real-18, its clipped-STE variant and the plain 1-bit ResNet-18.',
+    base: { ...imagenette64, evalEveryEpoch: false, stages: [binaryStage(16, 1)] },
+    variants: onClassSubsets(GAPS, [2, 5]),
+    seeds: [0, 1],
   },
   'imagenette-128': {
     description:
@@ -449,7 +502,13 @@ function experiment(name: string): Experiment {
   return found;
 }
 
-/** The recipe of one variant and seed; quick mode shrinks it to a few batches at 32 px. */
+/**
+ * The recipe of one variant and seed; quick mode shrinks it to a few batches at 32 px.
+ * @param name - the experiment, a key of `EXPERIMENTS`.
+ * @param variant - one of its variants.
+ * @param seed - the random seed.
+ * @param quick - shrink it to quick size.
+ */
 export function experimentRecipe(
   name: string,
   variant: string,
@@ -480,7 +539,11 @@ export function experimentRecipe(
           : model,
     };
   });
-  const dataset = base['dataset'] as Record<string, unknown>;
+  const dataset = {
+    ...(base['dataset'] as Record<string, unknown>),
+    ...(change.classes === undefined ? {} : { classes: change.classes }),
+    ...(quick ? { imageSize: 32 } : {}),
+  };
   return parseRecipe(
     {
       ...base,
@@ -488,7 +551,8 @@ export function experimentRecipe(
       description: experiment(name).description,
       seed,
       stages,
-      ...(quick ? { limitBatches: 3, dataset: { ...dataset, imageSize: 32 } } : {}),
+      dataset,
+      ...(quick ? { limitBatches: 3 } : {}),
     },
     `experiment ${name}/${variant}`,
   );
@@ -572,6 +636,8 @@ function finishedTwin(recipe: Recipe, folders: string[]): string | undefined {
  * Trains every variant and seed of experiment `name` and returns them. Unfinished runs are
  * resumed; a run whose training (the recipe but its name and description) already finished,
  * in this or another experiment, under `runsDir` or `recordDir`, is reused instead.
+ * @param name - the experiment, a key of `EXPERIMENTS`.
+ * @param options - quick mode, variants and seeds to run, where runs go.
  */
 export async function runExperiment(
   name: string,
@@ -621,7 +687,11 @@ export async function runExperiment(
   return runs;
 }
 
-/** The recorded full runs of experiment `name` from `resultsDir` (default results/experiments). */
+/**
+ * The recorded full runs of experiment `name` from `resultsDir` (default results/experiments).
+ * @param name - the experiment, a key of `EXPERIMENTS`.
+ * @param resultsDir - the folder of recorded experiments.
+ */
 export function loadExperiment(name: string, resultsDir: string): ExperimentRun[] {
   const { variants } = experiment(name);
   const dir = join(resultsDir, name);

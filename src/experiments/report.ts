@@ -7,7 +7,10 @@ import { costSummary } from '../analysis/summary.js';
 import { createModel } from '../models/index.js';
 import { EXPERIMENTS, type ExperimentRun } from './index.js';
 
-/** Mean and sample standard deviation (NaN for a single value). */
+/**
+ * Mean and sample standard deviation (NaN for a single value).
+ * @param values - the numbers.
+ */
 export function meanStd(values: number[]): { mean: number; std: number } {
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   const std =
@@ -17,7 +20,10 @@ export function meanStd(values: number[]): { mean: number; std: number } {
   return { mean, std };
 }
 
-/** `41.1 ± 0.6` (percent, from fractions), or `41.1` for one seed; `-` for none. */
+/**
+ * `41.1 ± 0.6` (percent, from fractions), or `41.1` for one seed; `-` for none.
+ * @param values - one fraction per seed (0.411 for 41.1%).
+ */
 export function formatPercent(values: number[]): string {
   if (values.length === 0) return '-';
   const { mean, std } = meanStd(values.map((v) => 100 * v));
@@ -46,7 +52,10 @@ export const GRID_ROWS: { variant: string; part: string; setting: string }[] = [
   { variant: 'plain-resnet', part: 'structure', setting: 'plain 1-bit ResNet-18' },
 ];
 
-/** How a recorded experiment was trained, e.g. `imagenette, 32 px, 4 + 6 epochs`. */
+/**
+ * How a recorded experiment was trained, e.g. `imagenette, 32 px, 4 + 6 epochs`.
+ * @param runs - the runs of an experiment (`loadExperiment`).
+ */
 export function trainingSetting(runs: ExperimentRun[]): string {
   const first = runs[0];
   if (first === undefined) return 'no runs';
@@ -54,7 +63,10 @@ export function trainingSetting(runs: ExperimentRun[]): string {
   return `${first.summary.dataset.train.split(':')[0]} at ${first.summary.dataset.imageSize} px, ${epochs.join(' or ')} epochs`;
 }
 
-/** The distinct backends that trained `runs`, e.g. `wasm (SIMD, 1 thread)`. */
+/**
+ * The distinct backends that trained `runs`, e.g. `wasm (SIMD, 1 thread)`.
+ * @param runs - the runs of an experiment (`loadExperiment`).
+ */
 export function backends(runs: ExperimentRun[]): string {
   return [...new Set(runs.map((r) => r.summary.backend))].join(', ') || '-';
 }
@@ -64,6 +76,7 @@ export function backends(runs: ExperimentRun[]): string {
  * reference), one column group per dataset (`columns`: heading → that dataset's runs). The gap
  * has the sign of the regime table's: Bi-Real-18's top-1 minus the variant's, per seed (see
  * {@link gapBySeed}), mean ± std over seeds, in points.
+ * @param columns - a column group's heading → that dataset's runs.
  */
 export function gridTable(columns: Record<string, ExperimentRun[]>): string {
   const names = Object.keys(columns);
@@ -120,19 +133,23 @@ export interface RegimeCell {
   width: number;
   /** Epochs of the trained stages, e.g. `16` or `4 + 6`. */
   epochs: string;
+  /** Classes trained and evaluated on. */
+  classes: number;
   /** Learning rate of the binary stage. */
   lr: number;
   /** The runs, each under its variant's name without the setting (`bi-real-w0.5`: `bi-real`). */
   runs: ExperimentRun[];
 }
 
-/** `bi-real-w0.5` → `bi-real`; `clipped-ste-lr1e-3` → `clipped-ste`; `ste` → `ste`. */
-const baseVariant = (variant: string) => variant.replace(/-(w|lr)[0-9.e+-]+$/, '');
+/** `bi-real-w0.5` → `bi-real`; `clipped-ste-lr1e-3` → `clipped-ste`; `bi-real-c2` → `bi-real`. */
+const baseVariant = (variant: string) => variant.replace(/-(w|lr|c)[0-9.e+-]+$/, '');
 
 /**
  * The runs of Bi-Real-18 and the {@link GAPS} variants in `runs` (any experiments; other
- * variants are left out), grouped by setting: resolution, width, epochs and learning rate. Of
+ * variants are left out), grouped by setting: resolution, width, epochs, classes and learning
+ * rate. Of
  * two runs of one variant and seed in a setting, the first is kept.
+ * @param runs - runs of any experiments.
  */
 export function regimeCells(runs: ExperimentRun[]): RegimeCell[] {
   const wanted: string[] = ['bi-real', ...GAPS.map((g) => g.variant)];
@@ -145,6 +162,7 @@ export function regimeCells(runs: ExperimentRun[]): RegimeCell[] {
       imageSize: run.summary.dataset.imageSize,
       width: binary?.model.options?.width ?? 1,
       epochs: run.recipe.stages.map((s) => s.epochs).join(' + '),
+      classes: run.summary.dataset.classes,
       lr: binary?.optimizer.lr ?? NaN,
       runs: [],
     };
@@ -162,6 +180,8 @@ export function regimeCells(runs: ExperimentRun[]): RegimeCell[] {
 /**
  * Bi-Real-18's top-1 minus `variant`'s, in points, for each seed that trained both, by seed:
  * of a regime cell, or of any runs (`{ runs }`, e.g. one dataset of the ablation grid).
+ * @param cell - a regime cell, or `{ runs }`.
+ * @param variant - the variant compared with Bi-Real-18.
  */
 export function gapBySeed(cell: Pick<RegimeCell, 'runs'>, variant: string): number[] {
   const top1 = (v: string, seed: number) =>
@@ -175,7 +195,10 @@ export function gapBySeed(cell: Pick<RegimeCell, 'runs'>, variant: string): numb
     });
 }
 
-/** `+4.4 ± 1.2` points (sample std over seeds), `+4.4` for one seed, `-` for none. */
+/**
+ * `+4.4 ± 1.2` points (sample std over seeds), `+4.4` for one seed, `-` for none.
+ * @param points - the gap of each seed, in points.
+ */
 export function formatGap(points: number[]): string {
   if (points.length === 0) return '-';
   const { mean, std } = meanStd(points);
@@ -187,11 +210,16 @@ export function formatGap(points: number[]): string {
 export const epochsText = (cell: RegimeCell) =>
   `${cell.epochs} epoch${cell.epochs === '1' ? '' : 's'}`;
 
-/** `64 px, width 0.5 (32-256 channels), 16 epochs`, with `Adam 1e-3` when `withLr`. */
+/**
+ * `64 px, width 0.5 (32-256 channels), 16 epochs, 10 classes`, with `Adam 1e-3` when `withLr`.
+ * @param cell - a cell of `regimeCells`.
+ * @param withLr - add the optimizer and learning rate.
+ */
 export function cellSetting(cell: RegimeCell, withLr = false): string {
   const channels = [64, 512].map((c) => Math.max(1, Math.round(c * cell.width))).join('-');
   return (
-    `${cell.imageSize} px, width ${cell.width} (${channels} channels), ${epochsText(cell)}` +
+    `${cell.imageSize} px, width ${cell.width} (${channels} channels), ${epochsText(cell)}, ` +
+    `${cell.classes} classes` +
     (withLr ? `, Adam ${cell.lr.toExponential()}` : '')
   );
 }
@@ -199,6 +227,8 @@ export function cellSetting(cell: RegimeCell, withLr = false): string {
 /**
  * The regime table: per setting, the top-1 (%) of Bi-Real-18 and of each {@link GAPS} variant,
  * and each gap as the mean ± std over seeds of the per-seed differences.
+ * @param cells - what `regimeCells` returned.
+ * @param withLr - add the optimizer and learning rate to each setting.
  */
 export function regimeTable(cells: RegimeCell[], withLr = false): string {
   const top1 = (cell: RegimeCell, v: string) =>
@@ -332,7 +362,12 @@ export const RESULTS_TABLES: Record<string, TableModel[]> = {
   ],
 };
 
-/** Where `bireal export` writes the deploy file of a results-table model (seed 0), in the repository. */
+/**
+ * Where `bireal export` writes the deploy file of a results-table model (seed 0), in the
+ * repository.
+ * @param experiment - the experiment, a key of `RESULTS_TABLES`.
+ * @param variant - its variant.
+ */
 export function deployFile(experiment: string, variant: string): string {
   return `results/models/${experiment}-${variant}-s0.bireal`;
 }
@@ -344,6 +379,10 @@ export function deployFile(experiment: string, variant: string): string {
  * (`bireal infer --model`) once recorded, and the paper's ImageNet-1k numbers. With
  * `linkPrefix` (the path from the document to the repository root) the download is a link;
  * without, its path in the repository.
+ * @param experiment - a key of `RESULTS_TABLES`.
+ * @param runs - its recorded runs.
+ * @param linkPrefix - the path from the document to the repository root; without it, downloads are
+ *   paths.
  */
 export function modelTable(experiment: string, runs: ExperimentRun[], linkPrefix?: string): string {
   const models = RESULTS_TABLES[experiment];
@@ -426,6 +465,8 @@ export function twoStageRun(runs: ExperimentRun[], scratch: ExperimentRun[] = []
 /**
  * The results tables, the regime map and the ablation grid, with what they were trained on
  * (`linkPrefix`: see {@link modelTable}).
+ * @param recorded - the recorded runs of an experiment, by name.
+ * @param linkPrefix - see `modelTable`.
  */
 export function resultsMarkdown(
   recorded: (experiment: string) => ExperimentRun[],
@@ -436,7 +477,11 @@ export function resultsMarkdown(
   const models = recorded('model-table');
   const imagenette = recorded('grid-imagenette');
   const cifar = recorded('grid-cifar10');
-  const regime = regimeCells([...imagenette, ...recorded('regime-map-64'), ...closest]);
+  const regime = regimeCells([
+    ...imagenette,
+    ...['regime-map-64', 'regime-length-64', 'regime-classes-64'].flatMap(recorded),
+    ...closest,
+  ]);
   const rates = regimeCells(recorded('lr-sensitivity'));
   const evaluated = (runs: ExperimentRun[]) =>
     'evaluated on Imagenette val (3,925 real ImageNet photos, 10 classes); mean ± std over ' +
@@ -487,7 +532,10 @@ export function resultsMarkdown(
   ].join('\n');
 }
 
-/** Every recorded experiment, variant by variant, with its description and setting. */
+/**
+ * Every recorded experiment, variant by variant, with its description and setting.
+ * @param recorded - the recorded runs of an experiment, by name.
+ */
 export function experimentsMarkdown(recorded: (experiment: string) => ExperimentRun[]): string {
   return Object.keys(EXPERIMENTS)
     .map((name) => ({ name, runs: recorded(name) }))
