@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for bireal: Debian's Jupyter (for the notebooks) and Chromium (for the
-# site's browser tests), Debian's oneDNN and C++ compiler with the native training kernels
-# (native/, node-gyp against Node's own headers), npm dependencies (from the lockfile), the
-# build, and the project's
-# TypeScript Jupyter kernel (tslab) registered in ./.jupyter (use it with
-# JUPYTER_PATH=$PWD/.jupyter/share/jupyter). Idempotent.
+# site's browser tests), Debian's PyTorch and PIL (python/bireal_torch), Debian's oneDNN and C++
+# compiler with the native training kernels (native/, node-gyp against Node's own headers), npm
+# dependencies (from the lockfile), the build, and the project's TypeScript Jupyter kernel (tslab)
+# registered in ./.jupyter (use it with JUPYTER_PATH=$PWD/.jupyter/share/jupyter). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +28,12 @@ if ! command -v jupyter-notebook >/dev/null; then apt_install jupyter-notebook; 
 # Node's headers (/usr/include/node). Where apt cannot provide them, training runs on wasm alone.
 if command -v apt-get >/dev/null && { [ ! -f /usr/include/oneapi/dnnl/dnnl.hpp ] || ! command -v g++ >/dev/null; }; then
   apt_install libdnnl-dev g++ make || echo "setup: could not install libdnnl-dev and g++ with apt-get"
+fi
+
+# python/bireal_torch (training bireal's recipes on PyTorch, `bireal export --format torch`,
+# `bireal import --torch`): Debian's PyTorch and PIL (image decoding), nothing from pip.
+if ! /usr/bin/python3 -c 'import torch, PIL' 2>/dev/null; then
+  apt_install python3-torch python3-pil || echo "setup: could not install python3-torch and python3-pil with apt-get"
 fi
 
 # onnxruntime-node (the benchmark's and tests' ONNX Runtime) ships its CPU binary in the npm

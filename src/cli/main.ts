@@ -11,7 +11,7 @@ import { run as trainCommand, usage as trainUsage } from './train.js';
 import { run as evalCommand, usage as evalUsage } from './eval.js';
 import { run as experimentCommand, usage as experimentUsage } from './experiment.js';
 import { run as reportCommand, usage as reportUsage } from './report.js';
-import { exportUsage, inferUsage, runExport, runInfer } from './deploy.js';
+import { exportUsage, importUsage, inferUsage, runExport, runImport, runInfer } from './deploy.js';
 import { MODEL_NAMES, createModel, describeModel, type ModelName } from '../models/index.js';
 
 const USAGE = `usage: bireal <command> [options]
@@ -29,6 +29,7 @@ ${dataUsage}
   ${experimentUsage}
   ${reportUsage}
   ${exportUsage}
+  ${importUsage}
   ${inferUsage}
 
 models: ${MODEL_NAMES.join(', ')}`;
@@ -130,6 +131,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   experiment: experimentCommand,
   report: reportCommand,
   export: runExport,
+  import: runImport,
   infer: runInfer,
   models: async () => {
     for (const name of MODEL_NAMES) console.log(`${name.padEnd(24)}${describeModel(name)}`);
@@ -144,6 +146,7 @@ const COMMAND_USAGE: Record<string, string> = {
   experiment: experimentUsage,
   report: reportUsage,
   export: exportUsage,
+  import: importUsage,
   infer: inferUsage,
 };
 
