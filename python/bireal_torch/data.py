@@ -53,6 +53,32 @@ class Split:
         self.mean, self.std, self.resize_ratio = stats["mean"], stats["std"], stats["resizeRatio"]
         self.size = len(targets)
 
+    def keep(self, names):
+        """The examples of the classes `names` (ids or labels) only, relabelled 0, 1, ... in that
+        order, as a recipe's `dataset.classes` asks."""
+        chosen = []
+        for name in names:
+            index = self.classes.index(name) if name in self.classes else self.labels.index(name) if name in self.labels else -1
+            if index < 0:
+                raise DataError(f"{self.id} has no class '{name}'; its classes: {', '.join(self.classes)}")
+            if index in chosen:
+                raise DataError(f"{self.id}: class '{self.classes[index]}' is named twice")
+            chosen.append(index)
+        relabel = np.full(len(self.classes), -1)
+        relabel[chosen] = np.arange(len(chosen))
+        targets = relabel[self.targets]
+        kept = np.flatnonzero(targets >= 0)
+        stats = {"mean": self.mean, "std": self.std, "resizeRatio": self.resize_ratio}
+        return Split(
+            self.id,
+            [self.classes[i] for i in chosen],
+            [self.labels[i] for i in chosen],
+            targets[kept],
+            stats,
+            paths=None if self.paths is None else [self.paths[i] for i in kept],
+            pixels=None if self.pixels is None else self.pixels[kept],
+        )
+
     def image(self, index):
         if self.pixels is not None:
             return Image.fromarray(self.pixels[index])
@@ -108,8 +134,14 @@ def open_cifar10(spec, split):
     return Split(spec, CIFAR10_CLASSES, CIFAR10_CLASSES, records[:, 0].astype(np.int64), CIFAR10, pixels=pixels)
 
 
-def open_split(spec):
-    """Opens `imagenette:train|val`, `cifar10:train|test`, `imagenet:train|val` or `folder:PATH:SPLIT`."""
+def open_split(spec, classes=None):
+    """Opens `imagenette:train|val`, `cifar10:train|test`, `imagenet:train|val` or
+    `folder:PATH:SPLIT`; with `classes`, only those (see Split.keep)."""
+    split = _open(spec)
+    return split if classes is None else split.keep(classes)
+
+
+def _open(spec):
     name, _, rest = spec.partition(":")
     if name == "folder":
         path, _, split = rest.rpartition(":")

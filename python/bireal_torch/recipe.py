@@ -176,6 +176,11 @@ def parse_recipe(value, source="recipe"):
         dataset["scale"] = scale
     if d.has("lighting"):
         dataset["lighting"] = d.number("lighting", "non-negative")
+    if d.has("classes"):
+        classes = d.raw("classes")
+        if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes) and len(set(classes)) == len(classes)):
+            d.fail("dataset.classes", "must be 2 or more distinct class names", classes)
+        dataset["classes"] = classes
     d.done()
     stages = f.raw("stages")
     if not isinstance(stages, list) or not stages:

@@ -127,8 +127,9 @@ class Trainer:
     def __init__(self, recipe, out, cluster):
         self.recipe, self.out, self.cluster = recipe, Path(out), cluster
         self.metrics = self.out / "metrics.jsonl"
-        self.train_split = open_split(recipe["dataset"]["train"])
-        self.eval_split = open_split(recipe["dataset"]["eval"])
+        classes = recipe["dataset"].get("classes")
+        self.train_split = open_split(recipe["dataset"]["train"], classes)
+        self.eval_split = open_split(recipe["dataset"]["eval"], classes)
         if self.train_split.classes != self.eval_split.classes:
             raise DataError(f"{self.train_split.id} and {self.eval_split.id} have different classes")
         self.state = {"stage": 0, "epoch": 0, "step": 0, "wallSeconds": 0, "metricsBytes": 0, "stages": []}
