@@ -5,6 +5,7 @@
  */
 import type { ReactNode } from 'react';
 import type { EngineAssets, EngineModelFacts } from './engine-assets.js';
+import type { ApiUse } from './notebook-mdx.js';
 
 /** JSON inside a `<script type="application/json">`, safe against `</script>`. */
 export function JsonScript({
@@ -27,19 +28,30 @@ export function JsonScript({
   );
 }
 
+/** Where the API reference documents an export of the library (relative to the site's root). */
+export function apiHref({ module, name }: ApiUse): string {
+  return `api/${module === 'bireal' ? 'index' : 'notebook'}.html#${name}`;
+}
+
 /**
- * A code cell: toolbar (Run, or the note that it needs Node), source, outputs. The answer to a
- * checkable exercise is collapsed until the reader opens it.
+ * A code cell: toolbar (Run, Stop and Reset, or the note that it needs Node), what it replays,
+ * the library's exports it uses (linked to the API reference), source (an editor once the page's
+ * script has loaded), outputs. The answer to a checkable exercise is collapsed until the reader
+ * opens it.
  */
 export function Cell({
   index,
   node,
   answer = false,
+  api = [],
+  replays = [],
   children,
 }: {
   index: number;
   node: boolean;
   answer?: boolean;
+  api?: ApiUse[];
+  replays?: string[];
   children: ReactNode;
 }) {
   const cell = (
@@ -74,10 +86,43 @@ export function Cell({
             >
               ■ Stop
             </button>
+            <button
+              type="button"
+              data-action="reset"
+              aria-label={`Reset cell ${index + 1} to its original code and stored output`}
+            >
+              ↺ Reset
+            </button>
             <span className="cell-status" role="status" aria-live="polite" />
           </>
         )}
       </div>
+      {replays.length > 0 && (
+        <p className="cell-note" data-replays={replays.join(' ')}>
+          Replays recorded runs: nothing trains in your browser. To train{' '}
+          {replays.length === 1 ? 'them' : 'each'} for real, in a clone of the repository:{' '}
+          {replays.map((name, i) => (
+            <span key={name}>
+              {i > 0 && ', '}
+              <code>npx bireal experiment {name}</code>
+            </span>
+          ))}
+          .
+        </p>
+      )}
+      {api.length > 0 && (
+        <p className="cell-note cell-api">
+          Uses{' '}
+          {api.map((use, i) => (
+            <span key={`${use.module}.${use.name}`}>
+              {i > 0 && ', '}
+              <a href={apiHref(use)}>
+                <code>{use.name}</code>
+              </a>
+            </span>
+          ))}
+        </p>
+      )}
       {children}
     </section>
   );
@@ -211,7 +256,9 @@ function ModelFacts({ model, hidden }: { model: EngineModelFacts; hidden: boolea
       <dd>
         {megabytes(model.bytes)}: {count(model.binaryWeights)} 1-bit weights and{' '}
         {count(model.floatValues)} float32 values; with every weight in float32 it would take{' '}
-        {megabytes(floatBytes)}
+        {megabytes(floatBytes)}, {(floatBytes / model.bytes).toFixed(1)} times more. Each 1-bit
+        weight takes 32 times less than a float32 one; the whole file saves less, because its real
+        layers and per-channel values stay float32.
       </dd>
     </dl>
   );
@@ -341,12 +388,13 @@ export function EngineDemo({ assets }: { assets?: EngineAssets }) {
         <p>
           TensorFlow.js and ONNX Runtime run on WebAssembly with SIMD; the page exports (d) and (e)
           to ONNX itself, as <code>bireal export --format onnx</code> does. All five take 224 × 224
-          images and have 1000 classes, as on ImageNet, with random weights: the time does not
-          depend on the weights&apos; values. It takes a while (and about 15 MB more to download),
-          and the page may respond slowly until it is done.
+          images and have 1000 classes, as on ImageNet, with random weights: they are not the
+          trained model above (the time does not depend on the weights&apos; values). On a laptop it
+          takes about 30 s and 15 MB more to download, and the page may not respond for several
+          seconds at a time until it is done.
         </p>
         <button type="button" className="primary" data-action="measure-speed" disabled>
-          Measure the speed on this device
+          Measure the speed on this device (about 30 s)
         </button>
         <p className="engine-speed-status" role="status" aria-live="polite" aria-atomic="true">
           Not measured yet.

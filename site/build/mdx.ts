@@ -10,6 +10,7 @@ import rehypeHighlight from 'rehype-highlight';
 import rehypeKatex from 'rehype-katex';
 import remarkGfm from 'remark-gfm';
 import remarkMath from 'remark-math';
+import { keepNumbersTogether } from '../client/text.js';
 import { MDX_COMPONENTS } from './components.js';
 
 /** A heading of a page, for its table of contents and the search index. */
@@ -71,6 +72,17 @@ function focusableScrollers() {
   };
 }
 
+/** rehype plugin: {@link keepNumbersTogether} on the text outside code. */
+function numbersTogether() {
+  return (tree: HastNode) => {
+    const visit = (node: HastNode) => {
+      if (node.type === 'text') node.value = keepNumbersTogether(node.value ?? '');
+      if (node.tagName !== 'code' && node.tagName !== 'pre') node.children?.forEach(visit);
+    };
+    visit(tree);
+  };
+}
+
 /**
  * rehype plugin: every link's href through `link`; where it answers undefined, the link is
  * replaced by its text (e.g. a file of the repository that the site does not serve).
@@ -122,6 +134,7 @@ export async function renderMdx(
         [rehypeHighlight, { detect: false }],
         collectHeadings(headings),
         focusableScrollers,
+        numbersTogether,
         ...(link === undefined ? [] : [rewriteLinks(link)]),
       ];
       return options;

@@ -26,6 +26,15 @@ interface NotebookOutput {
 /** MIME type of Plotly chart outputs (see `plot` in bireal/notebook). */
 export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
 
+/** The modules of the library whose exports the API reference documents. */
+export type ApiModule = 'bireal' | 'bireal/notebook';
+
+/** An export of the library that a code cell uses. */
+export interface ApiUse {
+  module: ApiModule;
+  name: string;
+}
+
 /** A notebook as a page: its MDX source, title and the cells' browser code. */
 export interface NotebookPage {
   /** File name without extension, e.g. `01-binarization`. */
@@ -36,6 +45,47 @@ export interface NotebookPage {
   mdx: string;
   /** Per code cell, in order: browser code, or undefined when the cell needs Node. */
   cells: (CompiledCell & { node: boolean })[];
+  /** Per code cell, in order: the library's exports its code uses (see {@link apiUses}). */
+  uses: ApiUse[][];
+}
+
+const IMPORT = /import\s*\{([^}]*)\}\s*from\s*'(bireal(?:\/notebook)?)';?/g;
+
+/**
+ * The exports of `bireal` and `bireal/notebook` that `source` (a code cell) names outside its
+ * imports; `imported` holds what the notebook's cells imported so far (this cell's imports are
+ * added to it).
+ */
+export function apiUses(source: string, imported: Map<string, ApiUse>): ApiUse[] {
+  for (const [, names = '', module] of source.matchAll(IMPORT)) {
+    for (const entry of names.split(',')) {
+      const [name, local = name] = entry
+        .replace(/^\s*type\s/, '')
+        .split(/\s+as\s+/)
+        .map((n) => n.trim());
+      if (name) imported.set(local ?? name, { module: module as ApiModule, name });
+    }
+  }
+  const code = source.replace(IMPORT, '');
+  return [...imported].flatMap(([local, use]) =>
+    new RegExp(`(?<![\\w$.])${local.replace(/\$/g, '\\$')}(?![\\w$])`).test(code) ? [use] : [],
+  );
+}
+
+/** The experiments whose recorded runs a code cell loads (`experimentRuns('NAME')`). */
+export function replayedExperiments(source: string): string[] {
+  return [
+    ...new Set([...source.matchAll(/experimentRuns\(\s*'([\w-]+)'/g)].map((m) => m[1] ?? '')),
+  ];
+}
+
+/**
+ * The first paragraph of a notebook's introduction, as one line; one that leads into a table or
+ * list (ending with ':') ends with a full stop instead.
+ */
+export function summaryOf(introduction: string): string {
+  const first = introduction.trim().split(/\n\s*\n/)[0] ?? '';
+  return first.replace(/\s+/g, ' ').replace(/:$/, '.');
 }
 
 const text = (value: string | string[] | undefined): string =>
@@ -108,6 +158,8 @@ export async function notebookPage(path: string): Promise<NotebookPage> {
   const slug = basename(path, '.ipynb');
   const parts = [`{/* Generated from notebooks/${slug}.ipynb by site/build: do not edit. */}`];
   const cells: NotebookPage['cells'] = [];
+  const uses: ApiUse[][] = [];
+  const imported = new Map<string, ApiUse>();
   let title = slug;
   let summary = '';
   for (const cell of notebook.cells) {
@@ -116,12 +168,7 @@ export async function notebookPage(path: string): Promise<NotebookPage> {
       const heading = /^# (.+)$/m.exec(source);
       if (heading?.[1] !== undefined && title === slug) {
         title = heading[1].trim();
-        summary =
-          source
-            .replace(/^#.*$/m, '')
-            .trim()
-            .split(/\n\s*\n/)[0]
-            ?.replace(/\s+/g, ' ') ?? '';
+        summary = summaryOf(source.replace(/^#.*$/m, ''));
       }
       parts.push(escapeMarkdown(source));
     } else if (cell.cell_type === 'code') {
@@ -129,11 +176,13 @@ export async function notebookPage(path: string): Promise<NotebookPage> {
       const answer = cell.metadata?.tags?.includes('answer') ?? false;
       const index = cells.length;
       cells.push({ ...compileCell(source), node });
+      uses.push(apiUses(source, imported));
       const outputs = (cell.outputs ?? []).map(outputMdx).join('\n\n');
+      const props = `index={${index}} node={${node}} answer={${answer}} api=${prop(uses[index])} replays=${prop(replayedExperiments(source))}`;
       parts.push(
-        `<Cell index={${index}} node={${node}} answer={${answer}}>\n\n\`\`\`ts\n${source}\n\`\`\`\n\n<Outputs>\n\n${outputs}\n\n</Outputs>\n\n</Cell>`,
+        `<Cell ${props}>\n\n\`\`\`ts\n${source}\n\`\`\`\n\n<Outputs>\n\n${outputs}\n\n</Outputs>\n\n</Cell>`,
       );
     }
   }
-  return { slug, title, summary, mdx: parts.join('\n\n') + '\n', cells };
+  return { slug, title, summary, mdx: parts.join('\n\n') + '\n', cells, uses };
 }

@@ -1,28 +1,44 @@
 /**
- * The client-side search index: every page split into sections at its h2 headings, as
- * MiniSearch documents (site/client/search.ts loads and queries it).
+ * The client-side search index: every page split into sections at its h2 and h3 headings (in
+ * the API reference, one per export), as MiniSearch documents (site/client/search.ts loads and
+ * queries it).
  */
 import { writeFile } from 'node:fs/promises';
 import MiniSearch from 'minisearch';
 import { SEARCH_OPTIONS, type SearchDocument } from '../client/search.js';
 
-const plainText = (html: string): string =>
-  html
+/** The characters React's markup escapes, and the spaces KaTeX and tables use. */
+const ENTITIES: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  nbsp: ' ',
+};
+
+/** Text of `html`, its entities decoded (an apostrophe stays an apostrophe). */
+export function plainText(html: string): string {
+  return html
     .replace(/<(script|style|annotation)[^>]*>[\s\S]*?<\/\1>/g, ' ')
     .replace(/<[^>]+>/g, ' ')
-    .replace(/&[a-z#0-9]+;/g, ' ')
+    .replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (entity, name: string) =>
+      name.startsWith('#')
+        ? String.fromCodePoint(Number(name.replace(/^#x/i, '0x').replace('#', '')))
+        : (ENTITIES[name] ?? entity),
+    )
     .replace(/\s+/g, ' ')
     .trim();
+}
 
-/** Sections of one page's HTML: the text before the first h2, then each h2 with its text. */
+/** Sections of one page's HTML: the text before the first h2, then each h2 or h3 with its text. */
 export function sections(path: string, title: string, html: string): SearchDocument[] {
-  const parts = html.split(/(?=<h2 id=")/);
+  const parts = html.split(/(?=<h[23] id=")/);
   return parts.map((part, i) => {
-    const heading = /^<h2 id="([^"]+)">([\s\S]*?)<\/h2>/.exec(part);
+    const heading = /^<h([23]) id="([^"]+)">([\s\S]*?)<\/h\1>/.exec(part);
     return {
-      id: heading ? `${path}#${heading[1]}` : path,
+      id: heading ? `${path}#${heading[2]}` : path,
       page: title,
-      title: heading ? plainText(heading[2] ?? '') : i === 0 ? title : '',
+      title: heading ? plainText(heading[3] ?? '') : i === 0 ? title : '',
       text: plainText(heading ? part.slice(heading[0].length) : part),
     };
   });

@@ -11,13 +11,13 @@ import { dirname, join } from 'node:path';
 import { initBackend } from '../../src/backend/index.js';
 import { EXPERIMENTS, loadExperiment } from '../../src/experiments/index.js';
 import { resultsMarkdown } from '../../src/experiments/report.js';
-import { buildApiReference } from './api.js';
+import { apiReference, type UsedIn } from './api.js';
 import { bundleClient } from './bundle.js';
-import { EngineDemo, JsonScript } from './components.js';
+import { apiHref, EngineDemo, JsonScript } from './components.js';
 import { DOCS_DIR, docPages, siteLink } from './docs.js';
 import { writeEngineAssets } from './engine-assets.js';
 import { renderPage, type NavEntry } from './layout.js';
-import { renderMdx } from './mdx.js';
+import { renderMdx, type Heading } from './mdx.js';
 import { writeMnistAssets } from './mnist-assets.js';
 import { notebookPage, type NotebookPage } from './notebook-mdx.js';
 import { writeSearchIndex } from './search.js';
@@ -61,6 +61,32 @@ export async function siteIsStale(): Promise<boolean> {
   return Math.max(...changes) > built;
 }
 
+/**
+ * Adds to `usedIn` the sections (h2) of a notebook page whose cells use the library's exports:
+ * `html` is the page as rendered, `headings` its headings.
+ */
+function addUses(
+  usedIn: Map<string, UsedIn[]>,
+  notebook: NotebookPage,
+  html: string,
+  headings: Heading[],
+): void {
+  notebook.uses.forEach((uses, cell) => {
+    const before = html.slice(0, html.indexOf(`data-cell="${cell}"`));
+    const id = [...before.matchAll(/<h2 id="([^"]+)"/g)].at(-1)?.[1];
+    const section = headings.find((h) => h.id === id);
+    const use: UsedIn = {
+      href: `${notebook.slug}.html${section ? `#${section.id}` : ''}`,
+      text: section ? `${notebook.title} › ${section.text}` : notebook.title,
+    };
+    for (const key of uses.map(apiHref)) {
+      const list = usedIn.get(key) ?? [];
+      if (!list.some((u) => u.href === use.href)) list.push(use);
+      usedIn.set(key, list);
+    }
+  });
+}
+
 async function copyAssets(assets: string): Promise<void> {
   await mkdir(join(assets, 'tfjs'), { recursive: true });
   const wasmDir = join(packageDir('@tensorflow/tfjs-backend-wasm'), 'dist');
@@ -101,6 +127,12 @@ export async function buildSite(): Promise<void> {
     await writeFile(join(assets, 'results', 'experiments', `${name}.json`), JSON.stringify(runs));
   }
 
+  // The results tables link the deploy files of results/models/ as downloads.
+  await cp('results/models', join(SITE_DIR, 'results', 'models'), {
+    recursive: true,
+    filter: (file) => !file.endsWith('.json'),
+  });
+
   const notebookFiles = (await readdir('notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
   const notebooks: NotebookPage[] = await Promise.all(
     notebookFiles.map((f) => notebookPage(join('notebooks', f))),
@@ -111,16 +143,21 @@ export async function buildSite(): Promise<void> {
     ...notebooks.map((n) => ({ href: `${n.slug}.html`, title: n.title })),
     { href: DEPLOY_PAGE, title: DEPLOY_TITLE },
     ...docs.map((d) => ({ href: d.path, title: d.title })),
-    { href: 'api/index.html', title: 'API reference' },
+    { href: 'api/index.html', title: 'API reference: bireal' },
+    { href: 'api/notebook.html', title: 'API reference: bireal/notebook' },
   ];
 
   const pages: { path: string; title: string; html: string }[] = [];
+  const usedIn = new Map<string, UsedIn[]>();
   for (const notebook of notebooks) {
     const path = `${notebook.slug}.html`;
     const { html, headings } = await renderMdx(notebook.mdx, `notebooks/${notebook.slug}.ipynb`);
+    addUses(usedIn, notebook, html, headings);
     const toolbar =
       `<p class="page-actions"><button type="button" data-action="run-all">▶ Run all cells</button> ` +
-      `Code runs in your browser on TensorFlow.js; cells marked “Needs Node.js” show their stored output.</p>`;
+      `Code runs in your browser on TensorFlow.js; cells marked “Needs Node.js” show their stored output. ` +
+      `Edit any cell and press its Run (or Ctrl+Enter in the code); the first run of edited code ` +
+      `loads the TypeScript compiler (1 MB). ↺ Reset brings back the original code and output.</p>`;
     await writeFile(
       join(SITE_DIR, path),
       renderPage({
@@ -143,7 +180,7 @@ export async function buildSite(): Promise<void> {
     )
     .replace(
       '{/* RESULTS */}',
-      resultsMarkdown((name) => experiments[name] ?? []),
+      resultsMarkdown((name) => experiments[name] ?? [], './'),
     );
   const home = await renderMdx(landing, 'site/pages/index.mdx');
   const title = 'bireal: learn, reproduce and deploy 1-bit neural networks';
@@ -190,14 +227,24 @@ export async function buildSite(): Promise<void> {
     pages.push({ path: doc.path, title: doc.title, html: page.html });
   }
 
+  const api = await apiReference(usedIn);
+  await mkdir(join(SITE_DIR, 'api'), { recursive: true });
+  for (const page of api.pages) {
+    await writeFile(
+      join(SITE_DIR, page.path),
+      renderPage({ ...page, description: page.summary, nav }),
+    );
+    pages.push(page);
+  }
+
   await writeSearchIndex(pages, join(SITE_DIR, 'search-index.json'));
   await writeMnistAssets(assets);
-  const api = await buildApiReference(join(SITE_DIR, 'api'));
   const scripts = await bundleClient(join(assets, 'js'));
   await writeFile(STAMP, new Date().toISOString());
   const kb = (Object.values(scripts).reduce((a, b) => a + b, 0) / 1024).toFixed(0);
   console.log(
-    `site: ${pages.length} pages, ${api.pages} API pages (${api.warnings} TypeDoc warnings), ` +
+    `site: ${pages.length} pages (${api.pages.length} of the API reference, ${api.warnings} ` +
+      `warnings about its doc comments), ` +
       `${Object.keys(scripts).length} scripts (${kb} KiB) in ${SITE_DIR}/ ` +
       `(${((performance.now() - started) / 1000).toFixed(1)} s)`,
   );

@@ -211,6 +211,10 @@ function mountClassifier(root: HTMLElement): void {
     took: number,
   ): void => {
     const { size } = net.header.preprocessing;
+    const width = net.header.modelOptions['width'];
+    const network =
+      `${modelTitle(net.header.model)}${typeof width === 'number' && width !== 1 ? ` at width × ${width}` : ''}, ` +
+      `${size} × ${size} px, the trained model chosen above`;
     const picture = element('figure', 'engine-photo');
     picture.append(
       element('img', '', '', { src: photo.url, alt: photo.description }),
@@ -250,8 +254,9 @@ function mountClassifier(root: HTMLElement): void {
     const time = element(
       'p',
       'engine-time',
-      `The engine ran the ${size} × ${size} px network in ${ms(took)} (one image, one thread; ` +
-        'decoding and resizing the photo not included).',
+      `The engine ran ${network} in ${ms(took)} (one image, one thread; decoding and ` +
+        'resizing the photo not included). The speed test below times other networks: ' +
+        'untrained ones of ImageNet’s shape.',
     );
     ranking.append(title, list, time);
     result.replaceChildren(picture, seen, ranking);
@@ -264,7 +269,7 @@ function mountClassifier(root: HTMLElement): void {
         : best.label === photo.label
           ? '— correct.'
           : `— wrong: the photo is labelled ${photo.label}.`;
-    status.textContent = `Top guess: ${best.label}, ${percent(best.probability)} ${verdict} Engine time ${ms(took)}.`;
+    status.textContent = `Top guess: ${best.label}, ${percent(best.probability)} ${verdict} Engine time ${ms(took)} (${network}).`;
     root.dataset['top1'] = best.label;
     root.dataset['top1Probability'] = String(best.probability);
     root.dataset['engineMs'] = String(took);
@@ -389,7 +394,8 @@ function mountSpeed(root: HTMLElement): void {
       element(
         'caption',
         '',
-        `Milliseconds per image on this device (median of ${runsText(report.runs)}): ` +
+        `Milliseconds per image on this device (median of ${runsText(report.runs)}), for ` +
+          `untrained networks of ImageNet’s shape, not the trained model above: ` +
           `${report.inputSize} × ${report.inputSize} input, ${report.classes} classes, random ` +
           'weights (the time does not depend on their values), batch 1, one thread, this ' +
           `browser. TensorFlow.js backend: ${report.backend}.` +

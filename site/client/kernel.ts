@@ -1,16 +1,17 @@
 /**
  * Runs a page's code cells in the reader's browser, like a notebook kernel: cells share one
- * scope, earlier cells run first when needed, output (console, tslab's display, the final
- * value) appears under the cell, long runs show their time and can be stopped.
+ * scope, earlier cells run first when needed, a cell the reader edited runs as edited (compiled
+ * here, by the TypeScript compiler that loads on first use), output (console, tslab's display,
+ * the final value) appears under the cell, long runs show their time and can be stopped.
  */
 import { marked } from 'marked';
+import type { CompiledCell } from '../build/cells.js';
 import { renderChart } from './plotly.js';
+import { keepNumbersTogether } from './text.js';
 import { loadLibrary } from './tf.js';
 
 /** A cell as site/build/cells.ts compiled it. */
-interface CellCode {
-  code: string;
-  names: string[];
+interface CellCode extends CompiledCell {
   node: boolean;
 }
 
@@ -50,7 +51,7 @@ function write(output: Output): void {
     const div = out.appendChild(
       Object.assign(document.createElement('div'), { className: 'markdown-output' }),
     );
-    div.innerHTML = marked.parse(output.text, { async: false });
+    div.innerHTML = marked.parse(keepNumbersTogether(output.text), { async: false });
     div.querySelectorAll('table').forEach((table) => (table.tabIndex = 0)); // scrolls sideways
   } else if (output.kind === 'html') {
     out.appendChild(
@@ -166,9 +167,14 @@ export class PageKernel {
   private readonly ran = new Set<number>();
   private queue: Promise<unknown> = Promise.resolve();
 
+  /**
+   * `editedSource` answers the TypeScript of a cell the reader has changed, undefined for one
+   * as written.
+   */
   constructor(
     private readonly cells: CellCode[],
     private readonly elementOf: (index: number) => HTMLElement,
+    private readonly editedSource: (index: number) => string | undefined,
   ) {}
 
   /** Runs cell `index`, first running the earlier cells that have not run yet. */
@@ -192,7 +198,6 @@ export class PageKernel {
     const cell = this.cells[index];
     const element = this.elementOf(index);
     if (cell === undefined || cell.node) return false;
-    for (const name of cell.names) if (!(name in this.scope)) this.scope[name] = undefined;
     const out =
       element.querySelector<HTMLElement>('.outputs') ??
       element.appendChild(document.createElement('div'));
@@ -211,11 +216,15 @@ export class PageKernel {
     if (stopButton) stopButton.hidden = false;
     current = { out, stopped: false, lastYield: started };
     try {
+      const edited = this.editedSource(index);
+      const { code, names } =
+        edited === undefined ? cell : (await import('../build/cells.js')).compileCell(edited);
+      for (const name of names) if (!(name in this.scope)) this.scope[name] = undefined;
       const body = new Function(
         'scope',
         '__import',
         '__checkpoint',
-        `with (scope) { return (async () => {\n${cell.code}\n})(); }`,
+        `with (scope) { return (async () => {\n${code}\n})(); }`,
       ) as (scope: object, load: typeof importModule, check: typeof checkpoint) => Promise<unknown>;
       const value = await capturingConsole(() => body(this.scope, importModule, checkpoint));
       if (value !== undefined) write({ kind: 'stream', name: 'stdout', text: `${show(value)}\n` });

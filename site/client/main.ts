@@ -3,7 +3,8 @@
  * Run buttons of code cells (the kernel loads on first use), the MNIST demo and the deploy
  * page's engine demo (each demo's code loads only on its page).
  */
-import { renderChart, rethemeCharts } from './plotly.js';
+import { NARROW_PX, redrawCharts, renderChart } from './plotly.js';
+import type { CellEditor } from './editor.js';
 import { setUpSearch } from './search.js';
 
 function setUpTheme(): void {
@@ -18,13 +19,13 @@ function setUpTheme(): void {
     root.dataset['theme'] = dark() ? 'light' : 'dark';
     localStorage.setItem('bireal-theme', root.dataset['theme']);
     update();
-    rethemeCharts();
+    redrawCharts();
   });
   // Without a chosen theme the page follows the system's, also when it changes while open.
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
     if (root.dataset['theme'] !== undefined) return;
     update();
-    rethemeCharts();
+    redrawCharts();
   });
 }
 
@@ -51,6 +52,8 @@ function drawChart(plot: HTMLElement): void {
 }
 
 function setUpCharts(): void {
+  // A window that becomes narrow or wide again gets the other layout (see narrowLayout).
+  matchMedia(`(max-width: ${NARROW_PX - 1}px)`).addEventListener('change', redrawCharts);
   const plots = document.querySelectorAll<HTMLElement>('.chart .plot');
   const observer = new IntersectionObserver(
     (entries) => {
@@ -69,15 +72,17 @@ function setUpCells(): void {
   const codeElement = document.getElementById('cell-code');
   if (codeElement === null) return;
   const sections = [...document.querySelectorAll<HTMLElement>('section.cell')];
+  const runnable = sections.filter((s) => s.dataset['node'] === undefined);
+  const editors = new Map<number, CellEditor>();
   const kernel = import('./kernel.js').then(
     ({ PageKernel }) =>
       new PageKernel(
         JSON.parse(codeElement.textContent ?? '[]'),
         (i) => sections[i] as HTMLElement,
+        (i) => (editors.get(i)?.edited ? editors.get(i)?.code : undefined),
       ),
   );
   const runAll = document.querySelector<HTMLButtonElement>('[data-action="run-all"]');
-  const runnable = sections.filter((s) => s.dataset['node'] === undefined);
   runAll?.addEventListener('click', async () => {
     const last = runnable.at(-1);
     if (last === undefined) return;
@@ -85,14 +90,33 @@ function setUpCells(): void {
     await (await kernel).run(Number(last.dataset['cell'])); // runs every earlier cell first
     runAll.disabled = false;
   });
-  for (const section of sections) {
+  const editorModule = import('./editor.js');
+  for (const section of runnable) {
     const index = Number(section.dataset['cell']);
-    section
-      .querySelector('[data-action="run"]')
-      ?.addEventListener('click', async () => void (await kernel).run(index));
+    // The stored outputs, as built (Reset puts them back; charts are drawn after this).
+    const stored = section.querySelector('.outputs[data-stored]')?.cloneNode(true);
+    const run = async () => void (await kernel).run(index);
+    const reset = section.querySelector<HTMLButtonElement>('[data-action="reset"]');
+    section.querySelector('[data-action="run"]')?.addEventListener('click', run);
     section
       .querySelector('[data-action="stop"]')
       ?.addEventListener('click', async () => (await kernel).stop());
+    reset?.addEventListener('click', () => {
+      editors.get(index)?.reset();
+      const copy = stored?.cloneNode(true) as HTMLElement | undefined;
+      if (copy !== undefined) {
+        section.querySelector('.outputs')?.replaceWith(copy);
+        copy.querySelectorAll<HTMLElement>('.chart .plot').forEach(drawChart);
+      }
+      delete section.dataset['state'];
+      const status = section.querySelector('.cell-status');
+      if (status) status.textContent = 'reset to the original code and output';
+    });
+    const pre = section.querySelector<HTMLElement>(':scope > pre');
+    if (pre === null) continue;
+    void editorModule.then(({ mountEditor }) =>
+      editors.set(index, mountEditor(pre, `Code of cell ${index + 1}, editable`, run)),
+    );
   }
 }
 

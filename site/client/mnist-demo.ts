@@ -96,7 +96,7 @@ export function mountMnistDemo(root: HTMLElement): void {
       'shortcut convolutions and the classifier stay real. It trains on real MNIST digits and ' +
       'is tested regularly on held-out test digits it never trains on.',
   );
-  const train = element('button', 'mnist-button', 'Train', {
+  const train = element('button', 'mnist-button', 'Train (about 40 s)', {
     type: 'button',
     'data-action': 'train',
   });
@@ -307,7 +307,13 @@ export function mountMnistDemo(root: HTMLElement): void {
     const footRow = element('tr', 'mnist-ratio');
     footRow.append(
       element('th', '', 'Ratio', { scope: 'row' }),
-      element('td', '', `${size.ratio.toFixed(1)}× smaller`, { colspan: '3' }),
+      element(
+        'td',
+        '',
+        `${size.ratio.toFixed(1)}× smaller as a whole: each 1-bit weight takes 32× less than a ` +
+          'float32 one, and the real layers stay float32.',
+        { colspan: '3' },
+      ),
     );
     foot.append(footRow);
     sizes.replaceChildren(caption, head, body, foot);

@@ -1,9 +1,11 @@
 /**
- * Client-side search over every page's sections: the MiniSearch index built with the site
- * (search-index.json) loads when the reader first focuses the search field.
+ * Client-side search over every page's sections (the API reference's exports among them): the
+ * MiniSearch index built with the site (search-index.json) loads when the reader first focuses
+ * the search field. Each hit shows its section's title, and the page's when that differs.
  */
 import MiniSearch from 'minisearch';
 import { siteBase } from './base.js';
+import { element } from './dom.js';
 
 /** One searchable section (site/build/search.ts writes them). */
 export interface SearchDocument {
@@ -42,10 +44,12 @@ export function setUpSearch(input: HTMLInputElement, list: HTMLElement): void {
       ...(hits.length === 0
         ? [Object.assign(document.createElement('li'), { textContent: 'No matches' })]
         : hits.map((hit) => {
+            const [title, page] = [String(hit['title']), String(hit['page'])];
             const item = document.createElement('li');
-            const link = item.appendChild(document.createElement('a'));
-            link.href = `${siteBase()}${hit.id}`;
-            link.textContent = `${String(hit['title'])} — ${String(hit['page'])}`;
+            const link = item.appendChild(
+              element('a', '', title, { href: `${siteBase()}${hit.id}` }),
+            );
+            if (page !== title) link.append(element('span', 'search-page', page));
             return item;
           })),
     );

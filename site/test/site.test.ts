@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { AxeBuilder } from '@axe-core/playwright';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { loadEvalImage } from '../../src/data/decode.js';
 import { PackedNet, type Prediction } from '../../src/engine/runtime.js';
 import { launchChromium, measureEngineSpeed, trainMnistDemo } from '../build/browser.js';
@@ -29,9 +29,19 @@ const SCREENSHOTS = 'runs/site-screenshots';
 let server: RunningServer;
 let browser: Browser;
 
-/** A page whose console errors, page errors and failed requests are recorded. */
-async function openPage(path: string): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+const DESKTOP = { width: 1280, height: 900 };
+/** A phone: its viewport, and touch (no hover, so charts hide their toolbar). */
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
+/**
+ * A page whose console errors, page errors and failed requests are recorded; at desktop size
+ * unless `device` says otherwise.
+ */
+async function openPage(
+  path: string,
+  device: BrowserContextOptions = { viewport: DESKTOP },
+): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext(device);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => void (m.type() === 'error' && problems.push(`console: ${m.text()}`)));
@@ -51,9 +61,14 @@ const docsPages = (await readdir(join(SITE_DIR, 'docs')).catch(() => [] as strin
   .filter((f) => f.endsWith('.html'))
   .map((f) => `docs/${f}`)
   .sort();
+const apiPages = (await readdir(join(SITE_DIR, 'api')).catch(() => [] as string[]))
+  .filter((f) => f.endsWith('.html'))
+  .map((f) => `api/${f}`)
+  .sort();
 const pages = [
   ...(await readdir(SITE_DIR)).filter((f) => f.endsWith('.html')).sort(),
   ...docsPages,
+  ...apiPages,
 ];
 const notebookPages = pages.filter((p) => /^\d\d-/.test(p));
 
@@ -68,39 +83,101 @@ after(async () => {
   await server?.close();
 });
 
+/** Waits until every chart of `page` is drawn (they draw when scrolled near); returns how many. */
+async function drawCharts(page: Page): Promise<number> {
+  const plots = await page.locator('.chart .plot').all();
+  for (const plot of plots) {
+    await plot.scrollIntoViewIfNeeded();
+    await plot.locator('.main-svg').first().waitFor({ timeout: 30_000 });
+  }
+  assert.equal(await page.locator('.chart .plot[data-rendered="true"]').count(), plots.length);
+  return plots.length;
+}
+
+/**
+ * What a reader sees that is wrong on `page` as it is now: escaped HTML tags in prose and outputs
+ * (code is left out, where tags are strings, e.g. Plotly's <br>), a page wider than the window,
+ * chart titles, axis titles, headings and legends that overlap or stick out of their chart,
+ * a mean ± spread broken over lines.
+ */
+async function layoutProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const problems: string[] = [];
+    const copy = document.body.cloneNode(true) as HTMLElement;
+    for (const hidden of copy.querySelectorAll('pre, code, .cm-editor, noscript, script, style'))
+      hidden.remove();
+    const tag = /<\/?(details|summary|div|span|b|i|p|br)\b[^>]*>/.exec(copy.textContent ?? '');
+    if (tag) problems.push(`escaped HTML in the text: ${tag[0]}`);
+    const width = document.documentElement.scrollWidth;
+    if (width > innerWidth)
+      problems.push(`the page is ${width} px wide in a ${innerWidth} px window`);
+    document.querySelectorAll('.chart .plot').forEach((plot, i) => {
+      const chart = plot.getBoundingClientRect();
+      const labels = [
+        ...plot.querySelectorAll(
+          '.gtitle, .legend, .annotation, [class^="g-"][class$="title"]:not(.g-gtitle)',
+        ),
+      ]
+        .map((e) => ({ name: e.getAttribute('class') ?? '', box: e.getBoundingClientRect() }))
+        .filter(({ box }) => box.width > 0 && box.height > 0);
+      labels.forEach(({ name, box }, j) => {
+        if (box.left < chart.left - 1 || box.right > chart.right + 1)
+          problems.push(`chart ${i}: ${name} sticks out of the chart`);
+        for (const other of labels.slice(j + 1)) {
+          const x = Math.min(box.right, other.box.right) - Math.max(box.left, other.box.left);
+          const y = Math.min(box.bottom, other.box.bottom) - Math.max(box.top, other.box.top);
+          if (x > 1 && y > 1) problems.push(`chart ${i}: ${name} overlaps ${other.name}`);
+        }
+      });
+    });
+    for (const cell of document.querySelectorAll('td')) {
+      const text = cell.firstChild;
+      const at = text?.textContent?.search(/\d.±.\d/) ?? -1;
+      if (text?.nodeType !== Node.TEXT_NODE || at < 0) continue;
+      const range = document.createRange();
+      range.setStart(text, at);
+      range.setEnd(text, at + 4);
+      const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      if (tops.size > 1) problems.push(`"${cell.textContent}" breaks over lines`);
+    }
+    return problems;
+  });
+}
+
 describe('every page', () => {
-  for (const path of [...pages, 'api/index.html']) {
+  for (const path of pages) {
     test(`${path}: loads without errors, draws its charts, passes axe`, async () => {
       const { page, problems } = await openPage(path);
-      const charts = await page.locator('.chart .plot').count();
-      for (const plot of await page.locator('.chart .plot').all()) {
-        await plot.scrollIntoViewIfNeeded();
-        await plot.locator('.main-svg').first().waitFor({ timeout: 30_000 });
-      }
-      assert.equal(await page.locator('.chart .plot[data-rendered="true"]').count(), charts);
-      // The prose and outputs a reader sees hold no escaped HTML (e.g. a stored output's note
-      // shown as tags); code is left out, where tags are strings (Plotly's <br>).
-      const visible = await page.evaluate(() => {
-        const copy = document.body.cloneNode(true) as HTMLElement;
-        for (const hidden of copy.querySelectorAll('pre, code, noscript, script, style'))
-          hidden.remove();
-        return copy.textContent ?? '';
-      });
-      assert.doesNotMatch(visible, /<\/?(details|summary|div|span|b|i|p|br)\b[^>]*>/);
+      await drawCharts(page);
+      assert.deepEqual(await layoutProblems(page), []);
       await page.screenshot({
         path: join(SCREENSHOTS, path.replace(/\//g, '_') + '.png'),
         fullPage: true,
       });
-      let checker = new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']);
-      // TypeDoc's script builds its sidebar tree with a link inside each <summary>
-      // (nested-interactive); the theme offers no other markup. Everything else is checked.
-      if (path.startsWith('api/')) checker = checker.exclude('#tsd-nav-container');
-      const axe = await checker.analyze();
+      const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
       const violations = axe.violations.map(
         (v) => `${v.id} (${v.impact}): ${v.nodes[0]?.target.join(' ')}`,
       );
       assert.deepEqual(problems, []);
       assert.deepEqual(violations, []);
+      await page.context().close();
+    });
+
+    test(`${path} on a phone: nothing wider than the screen, charts and tables readable`, async () => {
+      const { page, problems } = await openPage(path, PHONE);
+      const charts = await drawCharts(page);
+      assert.deepEqual(await layoutProblems(page), []);
+      assert.equal(
+        await page.locator('.modebar').count(),
+        0,
+        'no chart toolbar over the titles on touch screens',
+      );
+      if (charts > 0 || path === 'index.html')
+        await page.screenshot({
+          path: join(SCREENSHOTS, path.replace(/\//g, '_') + '-phone.png'),
+          fullPage: true,
+        });
+      assert.deepEqual(problems, []);
       await page.context().close();
     });
   }
@@ -160,6 +237,138 @@ describe('code cells', () => {
   }
 });
 
+describe('editing a cell', () => {
+  test('the edited code runs (TypeScript compiled in the page); Reset brings the original back', async () => {
+    const { page, problems } = await openPage('01-binarization.html');
+    const cell = page.locator('section.cell[data-cell="0"]');
+    const editor = cell.locator('.cm-content');
+    await editor.waitFor();
+    assert.equal(await editor.getAttribute('aria-label'), 'Code of cell 1, editable');
+    const original = await editor.innerText();
+    const stored = await cell.locator('.outputs').innerText();
+    await editor.click();
+    await page.keyboard.press('ControlOrMeta+a');
+    await page.keyboard.type('const answer: number = 6 * 7;\nconsole.log(`edited: ${answer}`);');
+    await page.keyboard.press('Control+Enter'); // runs the cell, as its Run button does
+    await page.waitForFunction(
+      () =>
+        ['done', 'error'].includes(
+          document.querySelector('section.cell[data-cell="0"]')?.getAttribute('data-state') ?? '',
+        ),
+      null,
+      { timeout: 120_000 },
+    );
+    assert.equal(await cell.getAttribute('data-state'), 'done');
+    assert.equal((await cell.locator('.outputs').innerText()).trim(), 'edited: 42');
+
+    await cell.locator('[data-action="reset"]').click();
+    assert.equal(await editor.innerText(), original);
+    assert.equal(await cell.locator('.outputs').innerText(), stored);
+    assert.equal(await cell.locator('.outputs[data-stored]').count(), 1);
+    assert.deepEqual(problems, []);
+    await page.context().close();
+  });
+
+  test('cells that replay recorded runs say so, and how to train them', async () => {
+    const { page } = await openPage('06-ablations.html');
+    const note = page.locator('.cell-note[data-replays~="grid-imagenette"]');
+    assert.equal(await note.count(), 1);
+    assert.match(
+      (await note.textContent()) ?? '',
+      /Replays recorded runs.*npx bireal experiment grid-imagenette/s,
+    );
+    await page.context().close();
+  });
+});
+
+describe('search', () => {
+  test('on a phone: the list stays on the screen; punctuation kept; each hit once; the API reference found', async () => {
+    const { page } = await openPage('06-ablations.html', PHONE);
+    const search = async (query: string) => {
+      await page.locator('#search-input').fill(query);
+      await page.locator('#search-results a').first().waitFor();
+      return page.$$eval('#search-results a', (as) =>
+        as.map((a) => ({
+          href: (a as HTMLAnchorElement).href,
+          title: a.firstChild?.textContent ?? '',
+          page: a.querySelector('.search-page')?.textContent,
+        })),
+      );
+    };
+    const hits = await search("library's own gradients");
+    assert.match(hits[0]?.title ?? '', /library's own gradients/);
+    assert.equal(new Set(hits.map((h) => h.href)).size, hits.length, 'no hit twice');
+    assert.deepEqual(
+      hits.filter((h) => h.title === h.page),
+      [],
+      'a whole-page hit names its page once',
+    );
+    const box = await page.locator('#search-results').boundingBox();
+    const viewport = page.viewportSize();
+    assert.ok(box && viewport);
+    assert.ok(box.x >= 0 && box.x + box.width <= viewport.width, `list x ${box.x} + ${box.width}`);
+    assert.ok(box.y + box.height <= viewport.height, `list bottom ${box.y + box.height}`);
+    const api = await search('binarizeActivation');
+    assert.ok(
+      api.some((h) => h.href.endsWith('/api/index.html#binarizeActivation')),
+      api.map((h) => h.href).join(' '),
+    );
+    await page.context().close();
+  });
+});
+
+describe('API reference', () => {
+  const read = (path: string) => readFile(join(SITE_DIR, path), 'utf8');
+  const ids = (html: string) => new Set([...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]));
+
+  test("its pages have the site's header, search and theme; every parameter has a description", async () => {
+    assert.deepEqual(apiPages, ['api/index.html', 'api/notebook.html']);
+    for (const path of apiPages) {
+      const { page } = await openPage(path);
+      for (const selector of ['.site-header', '#search-input', '.theme-toggle', '#site-nav'])
+        assert.equal(await page.locator(selector).count(), 1, `${path}: ${selector}`);
+      const params = await page.$$eval('.api-params li', (items) =>
+        items.map((li) => [
+          li.querySelector('code')?.textContent,
+          li.querySelector('.api-doc')?.textContent?.trim() ?? '',
+        ]),
+      );
+      assert.ok(params.length > 0, path);
+      assert.deepEqual(
+        params.filter(([, doc]) => doc === ''),
+        [],
+        `${path}: parameters without a description`,
+      );
+      await page.context().close();
+    }
+  });
+
+  test('notebook sections link to the exports they use, and the exports back to them', async () => {
+    const api = new Map(
+      await Promise.all(apiPages.map(async (p) => [p, ids(await read(p))] as const)),
+    );
+    let links = 0;
+    for (const path of notebookPages) {
+      const html = await read(path);
+      for (const [, page, id] of html.matchAll(/href="(api\/[a-z]+\.html)#([^"]+)"/g)) {
+        assert.ok(api.get(page as string)?.has(id), `${path}: ${page}#${id}`);
+        links++;
+      }
+    }
+    assert.ok(links > 20, `${links} links from the notebooks to the API reference`);
+    const back = [
+      ...(await read('api/index.html')).matchAll(/href="\.\.\/(\d\d-[a-z-]+\.html)#([^"]+)"/g),
+    ];
+    assert.ok(back.length > 10, `${back.length} links from the API reference to the notebooks`);
+    for (const [, page, id] of back)
+      assert.ok(ids(await read(page as string)).has(id), `${page}#${id}`);
+    const binarize = (await read('api/index.html'))
+      .split('id="binarizeActivation"')[1]
+      ?.split('<h3')[0];
+    assert.match(binarize ?? '', /href="\.\.\/02-approx-sign\.html#/);
+  });
+});
+
 describe('landing page', () => {
   test(
     'the MNIST demo trains a Bi-Real net past 90% test accuracy',
@@ -175,6 +384,25 @@ describe('landing page', () => {
       await page.context().close();
     },
   );
+
+  test("the tutorials' summaries are whole sentences; the results' downloads are links to files", async () => {
+    const { page } = await openPage('index.html');
+    const summaries = await page.$$eval('main li:has(> a[href$=".html"])', (items) =>
+      items
+        .filter((li) =>
+          /^\d\d-/.test(li.querySelector('a')?.getAttribute('href')?.replace('./', '') ?? ''),
+        )
+        .map((li) => li.textContent?.trim() ?? ''),
+    );
+    assert.equal(summaries.length, notebookPages.length);
+    for (const summary of summaries) assert.match(summary, /[.!?)]$/, summary);
+    const downloads = await page.$$eval('main td a[href$=".bireal"]', (as) =>
+      as.map((a) => (a as HTMLAnchorElement).href),
+    );
+    assert.ok(downloads.length > 0, 'the results tables link their deploy files');
+    for (const url of downloads) assert.equal((await page.request.get(url)).status(), 200, url);
+    await page.context().close();
+  });
 
   test('keyboard: skip link, search with arrows and Enter, theme toggle', async () => {
     const { page } = await openPage('index.html');
@@ -418,14 +646,19 @@ describe('deploy page', () => {
     }
   });
 
-  test('its links lead to files of the site', async () => {
+  test('its links lead to files of the site, and to anchors on them', async () => {
     const { page } = await openPage('deploy.html');
     const links = await page.$$eval('main a[href]', (as) =>
-      as.map((a) => (a as HTMLAnchorElement).href.split('#')[0] as string),
+      as.map((a) => (a as HTMLAnchorElement).href),
     );
     const local = [...new Set(links)].filter((url) => url.startsWith(server.url));
     assert.ok(local.length >= 3, `links: ${local.join(' ')}`);
-    for (const url of local) assert.equal((await page.request.get(url)).status(), 200, url);
+    for (const url of local) {
+      const [file, hash] = url.split('#') as [string, string | undefined];
+      const response = await page.request.get(file);
+      assert.equal(response.status(), 200, url);
+      if (hash !== undefined) assert.ok((await response.text()).includes(` id="${hash}"`), url);
+    }
     await page.context().close();
   });
 

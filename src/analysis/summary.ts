@@ -76,7 +76,10 @@ function costOf(layer: tfl.layers.Layer): LayerCost {
   };
 }
 
-/** Computes the cost summary of a built model (input size fixed, batch dimension ignored). */
+/**
+ * Computes the cost summary of a built model (input size fixed, batch dimension ignored).
+ * @param model - the built model.
+ */
 export function costSummary(model: tfl.LayersModel): CostSummary {
   const layers = model.layers.map(costOf);
   const total = (
@@ -102,7 +105,11 @@ function compact(n: number): string {
   return `${(n / 10 ** exp).toFixed(2)}${unit}`;
 }
 
-/** Formats a summary as a plain-text table: only layers with a cost, then the totals. */
+/**
+ * Formats a summary as a plain-text table: only layers with a cost, then the totals.
+ * @param summary - what `costSummary` returned.
+ * @param title - the table's heading.
+ */
 export function formatSummary(summary: CostSummary, title = 'model'): string {
   const header = [
     'layer',

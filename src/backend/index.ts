@@ -98,6 +98,7 @@ export function describeBackend(): string {
 /**
  * Starts the best available backend (see the module comment), registers the training kernels it
  * lacks, prints its name once and returns it.
+ * @param options - which backend to try first, where its .wasm files are, threads, logging.
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendName> {
   const wanted = options.backend ?? envBackend();

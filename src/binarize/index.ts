@@ -28,6 +28,7 @@ export function checkName<T extends string>(kind: string, name: string, valid: r
  * value -1 for inputs <= 0. Not built on `tf.sign`: sign(0) is 0 there, and the wasm backend's
  * Sign also returns 0 for |x| up to ~1.2e-7. (`tf.where` with scalar branches is correct but
  * tiles both scalars to the full shape: 10x slower.)
+ * @param x - any tensor.
  */
 export function signPlusMinusOne<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => tf.neg(tf.step(tf.neg(x), -1))) as T;
@@ -61,6 +62,8 @@ function insideOpenUnit(x: tf.Tensor): tf.Tensor {
  * - `approx-sign`: Bi-Real's ApproxSign, the derivative of the piecewise quadratic
  *   F(x) = -1 (x < -1), 2x + x^2 (-1 <= x < 0), 2x - x^2 (0 <= x < 1), 1 (x >= 1),
  *   i.e. max(0, 2 - 2|x|).
+ * @param x - the input of the sign.
+ * @param estimator - which stand-in: `ste`, `clipped-ste` or `approx-sign`.
  */
 export function estimatorGradient(x: tf.Tensor, estimator: Estimator): tf.Tensor {
   return tf.tidy(() => {
@@ -78,6 +81,8 @@ export function estimatorGradient(x: tf.Tensor, estimator: Estimator): tf.Tensor
 /**
  * Binarizes activations: forward sign(x) in {-1, +1} (sign(0) = +1); backward
  * dy * {@link estimatorGradient}(x, estimator).
+ * @param x - the activations.
+ * @param estimator - the backward rule: `ste`, `clipped-ste` or `approx-sign`.
  */
 export function binarizeActivation<T extends tf.Tensor>(x: T, estimator: Estimator): T {
   checkName('estimator', estimator, ESTIMATORS);
@@ -94,6 +99,7 @@ export function binarizeActivation<T extends tf.Tensor>(x: T, estimator: Estimat
 /**
  * alpha = mean(|W|) per output channel: over every axis but the last, which is the output-channel
  * axis of a tfjs conv kernel [kh, kw, cIn, cOut] and of a dense kernel [in, out].
+ * @param w - the real weights, output channels on the last axis.
  */
 export function channelScale(w: tf.Tensor): tf.Tensor {
   const axes = w.shape.slice(0, -1).map((_, axis) => axis);
@@ -135,6 +141,8 @@ export function weightGradient(dWb: tf.Tensor, w: tf.Tensor, binarizer: Binarize
  * reference they follow. Since alpha is the mean of |W| and weights are usually far below 1,
  * the paper's rule makes weight updates roughly alpha times smaller for plain SGD (Adam largely
  * cancels a constant per-channel factor).
+ * @param w - the latent real weights, output channels on the last axis.
+ * @param binarizer - the forward and backward rule (table above).
  */
 export function binarizeWeight<T extends tf.Tensor>(w: T, binarizer: Binarizer): T {
   checkName('binarizer', binarizer, BINARIZERS);

@@ -120,6 +120,8 @@ export interface InputFormat {
 /**
  * The image file at `path` as a model input (HWC float32), transformed as evaluation does:
  * the shorter side resized to size * resizeRatio, the centre crop, then mean/std.
+ * @param path - the image file (JPEG, PNG...).
+ * @param format - the model's input: size, resize ratio, mean and std.
  */
 export async function loadEvalImage(path: string, format: InputFormat): Promise<Float32Array> {
   const { size, channels, resizeRatio, mean, std } = format;

@@ -69,7 +69,10 @@ export function defaultCacheDir(): string {
   return process.env.BIREAL_CACHE ?? join(installed ? process.cwd() : root, 'data', 'cache');
 }
 
-/** The sha256 (hex) of a file. */
+/**
+ * The sha256 (hex) of a file.
+ * @param path - the file.
+ */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path), hash);
@@ -113,6 +116,9 @@ function progress(
 /**
  * Downloads `url` to `dest`, resuming a partial `dest.part` with an HTTP Range request, and checks
  * its sha256: on a mismatch the download is deleted and a {@link DataError} says so.
+ * @param url - where from.
+ * @param dest - the file to write.
+ * @param sha256 - its expected sha256 (hex).
  */
 export async function download(url: string, dest: string, sha256: string): Promise<void> {
   const part = `${dest}.part`;
@@ -208,6 +214,8 @@ async function layoutRoot(dir: string, marker: string, archive: string): Promise
 /**
  * Prepares dataset `name` in `cacheDir/name` and returns that folder; does nothing when it is
  * already complete. Throws a {@link DataError} when no archive can be found or one is corrupt.
+ * @param name - the dataset, e.g. `imagenette`.
+ * @param options - the data cache, a mirror, whether to download.
  */
 export async function fetchDataset(name: string, options: FetchOptions = {}): Promise<string> {
   const manifest = options.manifest ?? datasetManifest();

@@ -80,11 +80,17 @@ export interface DatasetSplit {
   readonly resizeRatio: number;
   /** Files and folders skipped so far with `skipBad` (empty class folders, undecodable images). */
   readonly skipped: readonly BadFile[];
-  /** Number of batches per epoch for these options. */
+  /**
+   * Number of batches per epoch for these options.
+   * @param options - batch size, whether to drop the last partial batch.
+   */
   numBatches(options: BatchOptions): number;
   /**
    * Batches of one epoch, starting at batch `startBatch` (for resume): the same (options, epoch)
    * always give the same batches, whatever the worker count.
+   * @param options - batch size, shuffling, augmentation, workers.
+   * @param epoch - the epoch, from 0 (seeds the order).
+   * @param startBatch - the first batch to give.
    */
   batches(options: BatchOptions, epoch: number, startBatch?: number): AsyncIterable<Batch>;
   /** Releases workers and file handles. */

@@ -21,6 +21,8 @@ export interface VerifyOptions {
  * Decodes every image of `root/SPLIT/<class>/*` (every split) through the training and the
  * evaluation pipelines and reports what could not be used (a split without class folders
  * included); throws only when `root` is no such folder.
+ * @param root - the dataset folder.
+ * @param options - how many images at most, progress output.
  */
 export async function verifyFolder(
   root: string,

@@ -81,6 +81,8 @@ interface PendingConv {
  * BatchNormalization after a conv, Add after a conv, ReLU, Clip, Max/AveragePooling2D,
  * GlobalAveragePooling2D, Dense (linear): every model of the registry. Anything else throws an
  * error naming the layer.
+ * @param model - the trained model.
+ * @param info - what the header records: preprocessing, labels, where the weights came from.
  */
 export function exportModel(model: tfl.LayersModel, info: ExportInfo): Uint8Array {
   const consumers = new Map<string, number>();

@@ -196,7 +196,11 @@ export function encodeDeployFile(header: DeployHeader, data: Uint8Array): Uint8A
   return out;
 }
 
-/** Parses a deploy file, with an error naming `name` when it is not one or is cut short. */
+/**
+ * Parses a deploy file, with an error naming `name` when it is not one or is cut short.
+ * @param bytes - the file's bytes.
+ * @param name - what errors call it (e.g. its path).
+ */
 export function decodeDeployFile(bytes: Uint8Array, name = 'deploy file'): DeployFile {
   const magic = new TextDecoder().decode(bytes.subarray(0, MAGIC.length));
   if (magic !== MAGIC) {

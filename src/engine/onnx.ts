@@ -171,6 +171,7 @@ function valueInfo(name: string, dims: (number | string)[]) {
  * Converts a decoded deploy file to an ONNX model (the bytes of a `.onnx` file). Every deploy
  * op converts; a file whose ops read tensors before they are computed throws an error naming
  * the op.
+ * @param file - what `decodeDeployFile` returned.
  */
 export function deployToOnnx(file: DeployFile): Uint8Array {
   const { header } = file;

@@ -69,6 +69,9 @@ export class PackedNetPool {
   /**
    * Loads `bytes` (a deploy file) in `threads` worker threads (default: one per core) and waits
    * until every one has planned the model; `name` labels errors.
+   * @param bytes - the deploy file's bytes.
+   * @param threads - how many worker threads.
+   * @param name - what errors call the file.
    */
   static async load(
     bytes: Uint8Array,
@@ -100,6 +103,8 @@ export class PackedNetPool {
   /**
    * Logits of `n` images (n * inputSize values, HWC float32 each, back to back): n * classes
    * values. The images are split into contiguous shares, one per thread.
+   * @param images - the prepared images.
+   * @param n - how many.
    */
   async runBatch(images: Float32Array, n: number): Promise<Float32Array> {
     if (images.length !== n * this.inputSize) {

@@ -42,7 +42,10 @@ export type KernelSource = WebAssembly.Module | BufferSource | URL | string | Re
 
 let defaultModule: Promise<WebAssembly.Module> | undefined;
 
-/** Compiles the kernels; without a source, reads `kernels.wasm` next to this module (Node). */
+/**
+ * Compiles the kernels; without a source, reads `kernels.wasm` next to this module (Node).
+ * @param source - the kernels' wasm: its URL, bytes or compiled module.
+ */
 export async function compileKernels(source?: KernelSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
   if (source === undefined) {
@@ -554,6 +557,10 @@ export class PackedNet {
   /**
    * Loads a deploy file's bytes; `kernels` says where the wasm comes from (default: beside this
    * module, Node); `options` whether the native kernels run (default: in Node, where built).
+   * @param bytes - the deploy file's bytes.
+   * @param kernels - the kernels' wasm: its URL, bytes or compiled module.
+   * @param name - what errors call the file (e.g. its path).
+   * @param options - whether the native kernels run.
    */
   static async load(
     bytes: Uint8Array,
@@ -595,14 +602,21 @@ export class PackedNet {
     new Float32Array(this.kernels.memory.buffer, this.input, image.length).set(image);
   }
 
-  /** Logits of one normalised image, HWC float32 as the training pipeline produces it. */
+  /**
+   * Logits of one normalised image, HWC float32 as the training pipeline produces it.
+   * @param image - the prepared image.
+   */
   run(image: Float32Array): Float32Array {
     this.setInput(image);
     for (const step of this.steps) step.run();
     return this.tensor(this.header.output);
   }
 
-  /** Logits of `n` images (HWC float32, back to back), one after the other: n * classes values. */
+  /**
+   * Logits of `n` images (HWC float32, back to back), one after the other: n * classes values.
+   * @param images - the prepared images.
+   * @param n - how many.
+   */
   runBatch(images: Float32Array, n: number): Float32Array {
     if (images.length !== n * this.inputLength) {
       throw new Error(
@@ -618,7 +632,10 @@ export class PackedNet {
     return logits;
   }
 
-  /** {@link run}, timing every operation (sign packing is listed as its own step). */
+  /**
+   * {@link run}, timing every operation (sign packing is listed as its own step).
+   * @param image - the prepared image.
+   */
   profile(image: Float32Array): { logits: Float32Array; ops: OpProfile[] } {
     this.setInput(image);
     const ops = this.steps.map(({ run, opIndex: _, ...step }) => {
@@ -632,12 +649,17 @@ export class PackedNet {
   /**
    * Runs operation `index` of the header's list alone (with the sign packing it needs) on the
    * activations as they stand: with {@link write}, a test feeds each layer the reference's input.
+   * @param index - the operation's index in the header.
    */
   runOperation(index: number): void {
     for (const step of this.steps) if (step.opIndex === index) step.run();
   }
 
-  /** Overwrites the named activation (HWC float32). */
+  /**
+   * Overwrites the named activation (HWC float32).
+   * @param name - the activation's name in the header.
+   * @param values - its new values.
+   */
   write(name: string, values: Float32Array): void {
     const shape = this.shapes.get(name);
     const at = this.floats.get(name);
@@ -648,7 +670,10 @@ export class PackedNet {
     new Float32Array(this.kernels.memory.buffer, at, values.length).set(values);
   }
 
-  /** A copy of the named activation from the last run (HWC float32). */
+  /**
+   * A copy of the named activation from the last run (HWC float32).
+   * @param name - the activation's name in the header.
+   */
   tensor(name: string): Float32Array {
     const shape = this.shapes.get(name);
     const at = this.floats.get(name);
@@ -657,7 +682,11 @@ export class PackedNet {
     return new Float32Array(this.kernels.memory.buffer, at, length).slice();
   }
 
-  /** The top `k` classes of `logits` with their softmax probabilities. */
+  /**
+   * The top `k` classes of `logits` with their softmax probabilities.
+   * @param logits - what `run` returned.
+   * @param k - how many classes.
+   */
   top(logits: Float32Array, k = 5): Prediction[] {
     const max = Math.max(...logits);
     const exp = Array.from(logits, (v) => Math.exp(v - max));
@@ -676,6 +705,8 @@ export class PackedNet {
 /**
  * Binary ops per second of the 1-bit convs' fastest inner loop with its data in L1 (see the
  * kernels' popcountPeak): the ceiling a 1-bit convolution can reach on this core.
+ * @param kernels - see `compileKernels`.
+ * @param seconds - how long to measure.
  */
 export async function popcountThroughput(kernels?: KernelSource, seconds = 0.5): Promise<number> {
   const k = await instantiateKernels(kernels);

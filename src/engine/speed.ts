@@ -15,7 +15,10 @@ import { PackedNet, popcountThroughput, type KernelSource, type OpProfile } from
 
 /** A session of ONNX Runtime, as {@link OnnxRuntime} creates it. */
 export interface OnnxSession {
-  /** Runs the model on its named inputs. */
+  /**
+   * Runs the model on its named inputs.
+   * @param feeds - the input tensors by name.
+   */
   run(feeds: Record<string, unknown>): Promise<unknown>;
   /** Frees the session. */
   release(): Promise<void>;
@@ -27,7 +30,11 @@ export interface OnnxSession {
  */
 export interface OnnxRuntime {
   InferenceSession: {
-    /** Creates a session of an ONNX model's bytes. */
+    /**
+     * Creates a session of an ONNX model's bytes.
+     * @param model - the bytes of the ONNX model.
+     * @param options - threads, graph optimisation, where it runs.
+     */
     create(
       model: Uint8Array,
       options: {
@@ -38,6 +45,12 @@ export interface OnnxRuntime {
       },
     ): Promise<OnnxSession>;
   };
+  /**
+   * Makes a tensor.
+   * @param type - its element type.
+   * @param data - its values.
+   * @param dims - its shape.
+   */
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => unknown;
   env: {
     versions: { common: string; node?: string; web?: string };
@@ -130,6 +143,7 @@ function describeOnnxRuntime(ort: OnnxRuntime): string {
  * Measures (a), (b) and (c), and with `onnxRuntime` (d) and (e), on random weights (timing does
  * not depend on their values); the tfjs backend must be initialised. Takes a few seconds at
  * 224 px (more with ONNX Runtime: exporting and loading two float models).
+ * @param options - input size, classes, timed runs, the kernels, and ONNX Runtime for (d) and (e).
  */
 export async function measureSpeed(options: SpeedOptions = {}): Promise<SpeedReport> {
   const name: ModelName = options.model ?? 'bireal18';

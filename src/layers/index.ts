@@ -98,6 +98,11 @@ export class BinaryConv2D extends tfl.layers.Layer {
   readonly seed: number | undefined;
   private kernel: tfl.LayerVariable | null = null;
 
+  /**
+   * A 1-bit convolution layer.
+   * @param args - filters, kernel size, strides, padding, estimator and binarizer, and the usual
+   *   layer arguments.
+   */
   constructor(args: BinaryConv2DArgs) {
     super({ name: args.name, trainable: args.trainable });
     this.filters = args.filters;
@@ -142,6 +147,11 @@ export class BinaryConv2D extends tfl.layers.Layer {
     return [batch ?? null, out(height), out(width), this.filters];
   }
 
+  /**
+   * The layer's output for `inputs`.
+   * @param inputs - the layer's input.
+   * @param _kwargs - unused (tfjs passes `training` here).
+   */
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     return tf.tidy(() => {
       const x = singleTensor(inputs) as tf.Tensor4D;
@@ -188,11 +198,20 @@ export class Clip extends tfl.layers.Layer {
   static readonly className = 'Clip';
   readonly slope: number;
 
+  /**
+   * A clip(x, -1, 1) activation layer.
+   * @param args - the usual layer arguments (name, ...).
+   */
   constructor(args: ClipArgs = {}) {
     super({ name: args.name });
     this.slope = args.slope ?? 0;
   }
 
+  /**
+   * The layer's output for `inputs`.
+   * @param inputs - the layer's input.
+   * @param _kwargs - unused (tfjs passes `training` here).
+   */
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     return leakyClip(singleTensor(inputs), this.slope);
   }

@@ -86,7 +86,10 @@ export type ModelName = keyof typeof SPECS;
 /** Every registered model name. */
 export const MODEL_NAMES = Object.keys(SPECS) as ModelName[];
 
-/** One-line description of a registered model. */
+/**
+ * One-line description of a registered model.
+ * @param name - the model, one of `MODEL_NAMES`.
+ */
 export function describeModel(name: ModelName): string {
   return SPECS[name].description;
 }
@@ -173,7 +176,11 @@ function channelsOf(x: Sym): number {
   return x.shape.at(-1) as number;
 }
 
-/** Builds a registered model by name; an unknown name throws an error listing the valid ones. */
+/**
+ * Builds a registered model by name; an unknown name throws an error listing the valid ones.
+ * @param name - the model, one of `MODEL_NAMES`.
+ * @param options - input size, classes, width, block, estimator, binarizer...
+ */
 export function createModel(name: string, options: ModelOptions = {}): tfl.LayersModel {
   const spec: Spec = SPECS[checkName('model', name, MODEL_NAMES)];
   const classes = options.classes ?? 1000;

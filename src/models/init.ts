@@ -25,6 +25,8 @@ function weightShapes(layer: tfl.layers.Layer): number[][] {
  * `bireal18`) for every layer present in both with identical weight shapes: conv kernels
  * become the latent real weights of the binary convs, BatchNorm parameters and statistics and
  * the classifier are copied as they are. Returns what was copied and what was not.
+ * @param target - the network that receives the weights.
+ * @param source - the trained network they come from.
  */
 export function initFromReal(target: tfl.LayersModel, source: tfl.LayersModel): InitReport {
   const sourceLayers = new Map(

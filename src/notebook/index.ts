@@ -23,6 +23,9 @@ export async function startNotebook(): Promise<void> {
 /**
  * The first `count` examples of a dataset split through the training pipeline (random crops,
  * seed 1) at `size` px, as an NHWC tensor: a fixed handful of real photos to look at.
+ * @param spec - the dataset split, e.g. `imagenette:val` (see `openDataset`).
+ * @param count - how many examples.
+ * @param size - their side in pixels after the crop.
  */
 export async function samplePhotos(
   spec: string,
@@ -43,9 +46,16 @@ export async function samplePhotos(
 
 /** What tslab's `display` offers (pass `tslab.display` from a notebook). */
 export interface Display {
-  /** Shows `data` as an output of MIME type `contentType`. */
+  /**
+   * Shows `data` as an output of MIME type `contentType`.
+   * @param contentType - the MIME type, e.g. `text/html`.
+   * @param data - the output in that type.
+   */
   raw(contentType: string, data: unknown): unknown;
-  /** Shows `text` rendered as markdown. */
+  /**
+   * Shows `text` rendered as markdown.
+   * @param text - the markdown source.
+   */
   markdown(text: string): void;
 }
 
@@ -56,6 +66,9 @@ export type PlotlyObject = Record<string, unknown>;
  * Shows an interactive Plotly chart as a notebook output (MIME type
  * `application/vnd.plotly.v1+json`: JupyterLab, VS Code and the site render it with one copy of
  * plotly.js; the notebook holds only the chart's data).
+ * @param display - the notebook's display (tslab's `display`).
+ * @param data - the Plotly traces.
+ * @param layout - the Plotly layout (title, axes, size).
  */
 export function plot(display: Display, data: PlotlyObject[], layout: PlotlyObject = {}): void {
   display.raw('application/vnd.plotly.v1+json', {
@@ -64,13 +77,20 @@ export function plot(display: Display, data: PlotlyObject[], layout: PlotlyObjec
   });
 }
 
-/** A markdown table from rows of cells (numbers printed as given: format them first). */
+/**
+ * A markdown table from rows of cells (numbers printed as given: format them first).
+ * @param header - the column headings.
+ * @param rows - one array of cells per row.
+ */
 export function markdownTable(header: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-/** The repository root, found from the notebooks' working folder (notebooks/) or the root. */
+/**
+ * The repository root, found from the notebooks' working folder (notebooks/) or the root.
+ * @param from - the folder to start from; default: the working folder.
+ */
 export function projectRoot(from = process.cwd()): string {
   for (const dir of [from, join(from, '..')]) {
     if (existsSync(join(dir, 'results')) && existsSync(join(dir, 'package.json'))) return dir;
@@ -82,6 +102,7 @@ export function projectRoot(from = process.cwd()): string {
  * The runs of experiment `name` (see src/experiments): in quick mode, trained now at quick size
  * (runs/experiments/); in full mode, the recorded runs under results/experiments/ (none while
  * its first run is still training).
+ * @param name - the experiment, a key of `EXPERIMENTS`.
  */
 export async function experimentRuns(name: string): Promise<ExperimentRun[]> {
   const root = projectRoot();
@@ -95,6 +116,7 @@ export async function experimentRuns(name: string): Promise<ExperimentRun[]> {
  * Where the numbers of `runs` come from, for under a table: what a result is labelled with
  * (dataset, resolution, width, epochs, seeds) in one line, and the provenance (backends,
  * commits, evaluation set) folded inside it.
+ * @param runs - the runs the table shows (e.g. one experiment's).
  */
 export function provenance(runs: ExperimentRun[]): string {
   const first = runs[0];
@@ -128,6 +150,11 @@ export const RUNS_LABEL = QUICK ? 'QUICK MODE (not a result)' : 'recorded runs';
 /**
  * One Plotly line per run of a per-epoch metric from metrics.jsonl: entries of `type` ('epoch'
  * or 'eval'), value `key` times `scale`.
+ * @param runs - the runs, one line each.
+ * @param type - which entries of metrics.jsonl: 'epoch' (training) or 'eval' (validation).
+ * @param key - the metric's key in those entries, e.g. `top1`.
+ * @param scale - multiplies every value (e.g. 100 for %).
+ * @param name - the legend's name for a run; default: its variant.
  */
 export function epochCurves(
   runs: ExperimentRun[],
@@ -148,7 +175,12 @@ export function epochCurves(
   });
 }
 
-/** Run `r` with the metrics of its stage `stage` only (e.g. 'real' or 'binary' of a two-stage recipe). */
+/**
+ * Run `r` with the metrics of its stage `stage` only (e.g. 'real' or 'binary' of a two-stage
+ * recipe).
+ * @param r - the run.
+ * @param stage - the stage's name in its recipe.
+ */
 export function stageRun(r: ExperimentRun, stage: string): ExperimentRun {
   return { ...r, metrics: r.metrics.filter((m) => m['stage'] === stage) };
 }
@@ -158,6 +190,7 @@ export function stageRun(r: ExperimentRun, stage: string): ExperimentRun {
  * starts from its weights, or the 1-bit network starts from scratch) as a table: the real
  * network's top-1, the 1-bit network's training accuracy over its first epoch (the head start
  * its initialisation gives), and its final top-1 and top-5, in %.
+ * @param runs - the runs of the experiment, each variant's seeds.
  */
 export function initialisationTable(runs: ExperimentRun[]): string {
   const percent = (v: unknown) => (typeof v === 'number' ? (100 * v).toFixed(1) : '-');
@@ -187,6 +220,9 @@ export function initialisationTable(runs: ExperimentRun[]): string {
 /**
  * Accuracy after each epoch of each run: validation top-1 as a solid line, training accuracy
  * dotted, in the run's colour.
+ * @param display - the notebook's display (tslab's `display`).
+ * @param runs - the runs, a colour each.
+ * @param title - the chart's title.
  */
 export function accuracyCurves(display: Display, runs: ExperimentRun[], title: string): void {
   const colored = (traces: PlotlyObject[], dash: string) =>

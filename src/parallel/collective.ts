@@ -23,6 +23,7 @@ const FAILED = 2;
 
 /** Thrown in every replica once one of them has failed (so none waits forever). */
 export class ReplicaFailedError extends Error {
+  /** @param why - what failed. */
   constructor(why = 'another data-parallel replica failed; see its error') {
     super(why);
   }
@@ -34,7 +35,11 @@ export class ReplicaFailedError extends Error {
  */
 const BARRIER_TIMEOUT_MS = 15 * 60 * 1000;
 
-/** Allocates the shared buffers for `replicas` replicas. */
+/**
+ * Allocates the shared buffers for `replicas` replicas.
+ * @param replicas - how many replicas.
+ * @param capacity - the most values one all-reduce sums at a time.
+ */
 export function createSharedGroup(replicas: number, capacity = 1 << 20): SharedGroup {
   return {
     replicas,
@@ -44,7 +49,10 @@ export function createSharedGroup(replicas: number, capacity = 1 << 20): SharedG
   };
 }
 
-/** Marks the group as failed and wakes every waiting replica (they throw ReplicaFailedError). */
+/**
+ * Marks the group as failed and wakes every waiting replica (they throw ReplicaFailedError).
+ * @param group - the replicas' group.
+ */
 export function failGroup(group: SharedGroup): void {
   const control = new Int32Array(group.control);
   Atomics.store(control, FAILED, 1);
@@ -58,6 +66,10 @@ export class SharedMemoryCollective implements Collective {
   private readonly slots: Float32Array[];
   private readonly result: Float32Array;
 
+  /**
+   * @param group - the shared buffers of every replica (`createSharedGroup`).
+   * @param rank - this replica's index in the group, from 0.
+   */
   constructor(
     private readonly group: SharedGroup,
     readonly rank: number,
@@ -71,6 +83,10 @@ export class SharedMemoryCollective implements Collective {
     this.result = new Float32Array(group.data, replicas * capacity * 4, capacity);
   }
 
+  /**
+   * Element-wise sums of `values` over all replicas (blocks until all call).
+   * @param values - this replica's sums.
+   */
   allReduceSum(values: Float32Array): Float32Array {
     const out = new Float32Array(values.length);
     for (let start = 0; start < values.length; start += this.group.capacity) {

@@ -84,7 +84,11 @@ function values(t: tf.Tensor): Values {
   return { shape: t.shape, data: t.dataSync() as Float32Array };
 }
 
-/** Sizes of the parts of a batch of `n` split `parts` ways, as even as possible. */
+/**
+ * Sizes of the parts of a batch of `n` split `parts` ways, as even as possible.
+ * @param n - the batch size.
+ * @param parts - how many parts.
+ */
 export function splitSizes(n: number, parts: number): number[] {
   return Array.from(
     { length: parts },
@@ -109,6 +113,9 @@ function waitFor(worker: Worker, type: string): Promise<void> {
  * Builds a training step for `model` and `optimizer` that runs on `replicas` threads (this one
  * included). The workers copy the model's weights and the optimizer's state now; afterwards the
  * replicas stay in step by construction. Every batch needs at least `replicas` examples.
+ * @param model - the model to train.
+ * @param optimizer - updates its weights.
+ * @param options - the replica count, and the options of a training step.
  */
 export async function createDataParallelTrainStep(
   model: tfl.LayersModel,

@@ -124,7 +124,11 @@ async function modelArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifa
   return artifacts as tf.io.ModelArtifacts;
 }
 
-/** Saves a checkpoint of `model` and `optimizer` to `path` atomically. */
+/**
+ * Saves a checkpoint of `model` and `optimizer` to `path` atomically.
+ * @param path - the file to write.
+ * @param content - the model, its optimizer and where training stands.
+ */
 export async function saveCheckpoint(
   path: string,
   content: Omit<Checkpoint, 'model' | 'optimizerWeights'> & {
@@ -163,7 +167,10 @@ export async function saveCheckpoint(
   ]);
 }
 
-/** Loads a checkpoint written by {@link saveCheckpoint}; a damaged file gives a clear error. */
+/**
+ * Loads a checkpoint written by {@link saveCheckpoint}; a damaged file gives a clear error.
+ * @param path - the checkpoint file.
+ */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   const bytes = await readFile(path);
   const headerStart = MAGIC.length + 4;

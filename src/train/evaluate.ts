@@ -13,7 +13,11 @@ export interface Classifier {
   /** [height, width, channels] of one input image. */
   inputShape: [number, number, number];
   classes: number;
-  /** The k best classes of each image of the batch, best first: n * k indices. */
+  /**
+   * The k best classes of each image of the batch, best first: n * k indices.
+   * @param batch - the images.
+   * @param k - how many classes per image.
+   */
   topK(batch: Batch, k: number): Int32Array | Promise<Int32Array>;
 }
 
@@ -39,11 +43,18 @@ function layersClassifier(model: tfl.LayersModel): Classifier {
  */
 export interface BatchEngine {
   header: DeployHeader;
-  /** The logits of n images (HWC float32, back to back): n * classes values. */
+  /**
+   * The logits of n images (HWC float32, back to back): n * classes values.
+   * @param images - the prepared images.
+   * @param n - how many.
+   */
   runBatch(images: Float32Array, n: number): Float32Array | Promise<Float32Array>;
 }
 
-/** The packed 1-bit engine as a {@link Classifier}. */
+/**
+ * The packed 1-bit engine as a {@link Classifier}.
+ * @param engine - a `PackedNet` or `PackedNetPool`.
+ */
 export function packedClassifier(engine: BatchEngine): Classifier {
   const classes = engine.header.labels.length;
   return {
@@ -132,6 +143,9 @@ export function batchImages(batch: Batch): tf.Tensor4D {
 /**
  * Evaluates `model` (a tfjs model in inference mode, or any {@link Classifier}) on `split`, in
  * order and without augmentation.
+ * @param model - what classifies.
+ * @param split - the held-out split.
+ * @param options - batch size, how many images, progress output.
  */
 export async function evaluate(
   model: tfl.LayersModel | Classifier,

@@ -5,7 +5,10 @@ import type { OptimizerSpec } from './recipe.js';
 
 /** A tfjs optimizer whose learning rate can be changed between steps. */
 export type ScheduledOptimizer = tf.Optimizer & {
-  /** Sets the learning rate of the following steps. */
+  /**
+   * Sets the learning rate of the following steps.
+   * @param lr - the new learning rate.
+   */
   setLearningRate(lr: number): void;
 };
 
@@ -99,6 +102,8 @@ class ScheduledAdam extends tf.AdamOptimizer {
 /**
  * Builds the optimizer of a recipe stage at learning rate `lr`: Adam (beta1 0.9, beta2 0.999,
  * tfjs's epsilon) or SGD with momentum (v = m v + g; w -= lr v, as PyTorch).
+ * @param spec - the stage's optimizer: type, momentum, weight decay.
+ * @param lr - the first learning rate.
  */
 export function createOptimizer(spec: OptimizerSpec, lr: number): ScheduledOptimizer {
   return spec.type === 'adam'

@@ -3,7 +3,10 @@
  * otherwise (logs, CI).
  */
 
-/** Formats seconds as e.g. `42s`, `3m05s`, `2h07m`. */
+/**
+ * Formats seconds as e.g. `42s`, `3m05s`, `2h07m`.
+ * @param seconds - the duration.
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);
@@ -17,7 +20,10 @@ export class Progress {
   private lastPrint = 0;
   private width = 0;
 
-  /** `intervalMs`: the least time between two lines when the stream is not a terminal. */
+  /**
+   * @param stream - where lines go (stderr by default).
+   * @param intervalMs - the least time between two lines when the stream is not a terminal.
+   */
   constructor(
     private readonly stream: NodeJS.WritableStream & {
       isTTY?: boolean;
@@ -26,7 +32,10 @@ export class Progress {
     private readonly intervalMs = 10_000,
   ) {}
 
-  /** Shows `line`: at once on a terminal, else when the interval has passed since the last. */
+  /**
+   * Shows `line`: at once on a terminal, else when the interval has passed since the last.
+   * @param line - the progress line.
+   */
   update(line: string): void {
     if (this.stream.isTTY) {
       const fitted = line.slice(0, (this.stream.columns ?? Infinity) - 1); // one row: \r works
@@ -47,7 +56,10 @@ export class Progress {
     this.width = 0;
   }
 
-  /** Prints `line` as a permanent line (ends the in-place line on a terminal). */
+  /**
+   * Prints `line` as a permanent line (ends the in-place line on a terminal).
+   * @param line - the line.
+   */
   log(line: string): void {
     if (this.stream.isTTY && this.width > 0) this.stream.write(`\r${''.padEnd(this.width)}\r`);
     this.width = 0;

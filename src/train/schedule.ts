@@ -5,7 +5,10 @@
  */
 import type { StageSpec } from './recipe.js';
 
-/** The stage's base learning rate: lr, times batchSize / lrReferenceBatch when that is set. */
+/**
+ * The stage's base learning rate: lr, times batchSize / lrReferenceBatch when that is set.
+ * @param stage - the recipe stage.
+ */
 export function baseLearningRate(stage: StageSpec): number {
   const { lr, lrReferenceBatch } = stage.optimizer;
   return lrReferenceBatch === undefined ? lr : (lr * stage.batchSize) / lrReferenceBatch;
@@ -16,6 +19,9 @@ export function baseLearningRate(stage: StageSpec): number {
  * ramps linearly to the base rate over its first steps, reaching it at the last warmup step;
  * linear decay is base x (1 - t / T) over the T steps after warmup (t = 0 first); step decay
  * multiplies by gamma at the start of each milestone epoch.
+ * @param stage - the recipe stage.
+ * @param step - the step within the stage, from 0.
+ * @param stepsPerEpoch - the steps of one epoch.
  */
 export function learningRate(stage: StageSpec, step: number, stepsPerEpoch: number): number {
   const base = baseLearningRate(stage);

@@ -44,12 +44,16 @@ export type MeasuredTrainStep = (images: tf.Tensor4D, labels: tf.Tensor2D) => St
 
 /** Thrown by a training step whose loss is NaN or infinite; the weights were not updated. */
 export class DivergedError extends Error {
+  /** @param loss - the loss the step computed. */
   constructor(readonly loss: number) {
     super(`loss is ${loss}: training diverged; weights were not updated`);
   }
 }
 
-/** The trainable variables of a model, for `tf.variableGrads` and optimizers. */
+/**
+ * The trainable variables of a model, for `tf.variableGrads` and optimizers.
+ * @param model - the model.
+ */
 export function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
@@ -58,7 +62,13 @@ function crossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D, labelSmoothing =
   return tf.losses.softmaxCrossEntropy(labels, logits, undefined, labelSmoothing) as tf.Scalar;
 }
 
-/** Softmax cross-entropy loss of the model on a batch, in training mode. */
+/**
+ * Softmax cross-entropy loss of the model on a batch, in training mode.
+ * @param model - the model.
+ * @param images - a batch, NHWC.
+ * @param labels - its one-hot labels.
+ * @param labelSmoothing - how much of each label spreads over the other classes (0 to 1).
+ */
 export function trainingLoss(
   model: tfl.LayersModel,
   images: tf.Tensor4D,
@@ -103,6 +113,9 @@ function autodiffGradients(
 /**
  * Builds a measured training step for `model` with `optimizer`: loss and correct count per batch.
  * Throws a {@link DivergedError} when the loss is NaN or infinite, before the weights are updated.
+ * @param model - the model to train.
+ * @param optimizer - updates its weights.
+ * @param options - label smoothing, gradient clipping, layer-wise backprop.
  */
 export function createMeasuredTrainStep(
   model: tfl.LayersModel,
@@ -154,6 +167,9 @@ export function createMeasuredTrainStep(
 /**
  * Builds a training step for `model` with `optimizer`, returning the batch's mean loss. Throws a
  * {@link DivergedError} when the loss is NaN or infinite, before the weights are updated.
+ * @param model - the model to train.
+ * @param optimizer - updates its weights.
+ * @param options - label smoothing, gradient clipping, layer-wise backprop.
  */
 export function createTrainStep(
   model: tfl.LayersModel,
