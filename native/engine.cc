@@ -104,8 +104,8 @@ struct BinaryConv {
 };
 
 // A block of output pixels: where each one's window starts, its dot bases (see the wasm
-// binaryConv), residual (nullptr: none) and output lie, and the kernel's working memory
-// (kScratchWords(taps) words; see the ISAs).
+// binaryConv), residual (nullptr: none) and output lie, and the kernel's working memory (its
+// instruction set's scratchWords(taps) words).
 template <int Pixels>
 struct PixelBlock {
   const uint64_t* window[Pixels];
@@ -132,9 +132,9 @@ struct OutputPixels {
 
 // Runs the 1-bit kernels of an instruction set (avx2::Kernels, avx512::Kernels: a block of
 // kPixels pixels, kTapWords words per tap of a group of 8 output channels, scratchWords(taps)
-// words of working memory per block, convolve) on blocks of output pixels, in row-major order across rows; the last block
-// overlaps the one before rather than running short (outputs of fewer pixels repeat the last
-// one). `scratch` holds scratchWords(k * span) words.
+// words of working memory per block, convolve) on blocks of output pixels, in row-major order
+// across rows; the last block overlaps the one before rather than running short (outputs of
+// fewer pixels repeat the last one). `scratch` holds scratchWords(k * span) words.
 template <class Kernels>
 void convolvePixels(const BinaryConv& conv, const OutputPixels& at, uint64_t* scratch) {
   constexpr int kBlock = Kernels::kPixels;
@@ -147,7 +147,8 @@ void convolvePixels(const BinaryConv& conv, const OutputPixels& at, uint64_t* sc
       const int64_t i = std::min(first + p, pixels - 1), oy = i / at.ow, ox = i % at.ow;
       block.window[p] =
           at.input + ((at.top + oy * at.stride) * at.wp + at.left + ox * at.stride) * at.words;
-      block.bases[p] = at.bases + (int64_t{at.rowCase[oy]} * at.colCases + at.colCase[ox]) * conv.cout;
+      const int64_t windowCase = int64_t{at.rowCase[oy]} * at.colCases + at.colCase[ox];
+      block.bases[p] = at.bases + windowCase * conv.cout;
       block.residual[p] = at.residual == nullptr ? nullptr : at.residual + i * conv.cout;
       block.out[p] = at.out + i * conv.cout;
     }
@@ -208,7 +209,7 @@ void binaryConvolution(const Memory& memory, const BinaryConvArgs& a) {
   };
   thread_local std::vector<uint64_t> scratch;  // reused from call to call
   scratch.resize(Kernels::scratchWords(int64_t{a.k} * conv.span));
-  const OutputPixels at{input,   top,     left,  wp,       words, a.stride, a.oh, a.ow,
+  const OutputPixels at{input,     top,     left,    wp,    words,    a.stride, a.oh, a.ow,
                         a.colCases, rowCase, colCase, bases, residual, out};
   convolvePixels<Kernels>(conv, at, scratch.data());
 }
@@ -238,7 +239,8 @@ inline void finish(const BinaryConv& conv, const int32_t* bases, const float* re
     return;
   }
   const __m256i mask =  // cout ends in these 8 channels
-      _mm256_cmpgt_epi32(_mm256_set1_epi32(conv.cout - co), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(conv.cout - co),
+                         _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   __m256 value =
       scaled(_mm256_maskload_epi32(bases + co, mask), mismatches,
              _mm256_maskload_ps(conv.scale + co, mask), _mm256_maskload_ps(conv.bias + co, mask));
@@ -800,7 +802,8 @@ void BinaryConv2d(const Napi::CallbackInfo& info) {
           env, "binaryConv2d: windows past the padding");
   const int64_t inputs = product(env, {h, w, cin}, "binaryConv2d x");
   const int64_t outputs = product(env, {oh, ow, cout}, "binaryConv2d y");
-  const float* x = floatsOf(info[2], product(env, {n, inputs}, "binaryConv2d x"), "binaryConv2d x");
+  const float* x =
+      floatsOf(info[2], product(env, {n, inputs}, "binaryConv2d x"), "binaryConv2d x");
   const float* wb = floatsOf(info[3], product(env, {k, k, cin, cout}, "binaryConv2d wb"),
                              "binaryConv2d wb");
   float* y = const_cast<float*>(
@@ -814,7 +817,8 @@ void BinaryConv2d(const Napi::CallbackInfo& info) {
   std::vector<int32_t> negatives(taps * cout, 0);
   const bool wide = isa == kAvx512;
   const int tapWords = wide ? avx512::kTapWords : avx2::kTapWords;
-  const int64_t groups = (int64_t{cout} + 7) / 8, span = k * words, groupWords = k * span * tapWords;
+  const int64_t groups = (int64_t{cout} + 7) / 8, span = k * words;
+  const int64_t groupWords = k * span * tapWords;
   require(groupWords <= INT32_MAX, env, "binaryConv2d: kernel too large");
   std::vector<uint64_t> weights(groups * groupWords);
   std::vector<uint64_t> packing(omp_get_max_threads() * 9 * groups);

@@ -517,9 +517,8 @@ export async function registerNativeKernels(backendName: string): Promise<boolea
   replaceKernel(NATIVE_KERNELS.binarizeWeight, binarizeWeight(lib));
   replaceKernel(NATIVE_KERNELS.weightGrad, weightGrad(lib));
   replaceKernel(NATIVE_KERNELS.adam, adam(lib));
-  const isa = chooseIsa(lib.engineIsas());
-  if (ISA_NUMBERS[isa as NativeIsa] !== undefined) {
-    binaryIsa = isa as NativeIsa;
+  binaryIsa = chooseIsa(lib.engineIsas());
+  if (binaryIsa !== undefined) {
     replaceKernel(NATIVE_KERNELS.binaryConv, binaryConv(lib, binaryIsa));
     registerBinaryConvGradient();
   }

@@ -33,19 +33,18 @@ export const ISA_NUMBERS: Record<NativeIsa, number> = { avx2: 0, 'avx512-vpopcnt
 
 /**
  * The 1-bit kernels' instruction set among those this CPU runs (`available`, best first):
- * `wanted`, by default BIREAL_ENGINE_ISA, else the best. Returns why not when there is none;
- * throws when the wanted one is unknown or not on this CPU.
+ * `wanted`, by default BIREAL_ENGINE_ISA, else the best; undefined when the CPU runs none.
+ * Throws when the wanted one is unknown or not on this CPU.
  */
 export function chooseIsa(
   available: NativeIsa[],
   wanted: string | undefined = process.env['BIREAL_ENGINE_ISA'] || undefined,
-): NativeIsa | string {
+): NativeIsa | undefined {
   if (wanted !== undefined && !(NATIVE_ISAS as readonly string[]).includes(wanted)) {
     throw new Error(`unknown instruction set '${wanted}'; one of ${NATIVE_ISAS.join(', ')}`);
   }
   const chosen = (wanted as NativeIsa | undefined) ?? available[0];
-  if (chosen === undefined) return 'this CPU has neither AVX-512 VPOPCNTDQ nor AVX2';
-  if (!available.includes(chosen)) {
+  if (chosen !== undefined && !available.includes(chosen)) {
     throw new Error(`this CPU cannot run '${chosen}'; it runs: ${available.join(', ') || 'none'}`);
   }
   return chosen;
@@ -101,8 +100,8 @@ export class NativeKernels {
     const addon = await loadAddon();
     if (typeof addon === 'string') return addon;
     const chosen = chooseIsa(addon.engineIsas(), isa);
-    if (!(NATIVE_ISAS as readonly string[]).includes(chosen)) return chosen;
-    return new NativeKernels(addon, chosen as NativeIsa, memory);
+    if (chosen === undefined) return 'this CPU has neither AVX-512 VPOPCNTDQ nor AVX2';
+    return new NativeKernels(addon, chosen, memory);
   }
 
   /** The wasm packSigns, on these arguments (byte offsets as the wasm kernel takes them). */
