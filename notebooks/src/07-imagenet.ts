@@ -363,15 +363,18 @@ plot(
 // %%
 const closest = await experimentRuns('imagenette-128');
 const quickTable = await experimentRuns('model-table');
+// Downloads link to the deploy files: from this notebook (and from the site's pages) the
+// repository's root is one folder up.
+const table = (experiment: string, runs: typeof headline) => modelTable(experiment, runs, '../');
 tslab.display.markdown(
   '**Imagenette, 224 px, full width: a two-stage run** (a clip ResNet-18 trained 3 epochs from ' +
     'scratch, then Bi-Real-18 8 epochs from it, Adam; shorter than and different from the ' +
     "paper's recipe. No from-scratch run of the same length yet: the table does not say what " +
     'the initialisation gives)\n\n' +
-    `${modelTable('headline-224', headline)}\n\n${provenance(headline)}\n\n` +
-    `**Imagenette, 128 px, full width**\n\n${modelTable('imagenette-128', closest)}\n\n` +
+    `${table('headline-224', headline)}\n\n${provenance(headline)}\n\n` +
+    `**Imagenette, 128 px, full width**\n\n${table('imagenette-128', closest)}\n\n` +
     `${provenance(closest)}\n\n**Imagenette, 32 px, width 0.25 (the quick grid)**\n\n` +
-    `${modelTable('model-table', quickTable)}\n\n${provenance(quickTable)}`,
+    `${table('model-table', quickTable)}\n\n${provenance(quickTable)}`,
 );
 
 // %% [markdown]
