@@ -268,8 +268,8 @@ export interface TableModel {
 }
 
 /**
- * The results tables, by experiment: the two-stage run at 224 px first (see {@link twoStageRun}:
- * not the paper's recipe), then the 128 px table, the 32 px quick grid last.
+ * The results tables, by experiment: the two-stage run at 224 px first (not the paper's recipe:
+ * the results text says how it differs), then the 128 px table, the 32 px quick grid last.
  */
 export const RESULTS_TABLES: Record<string, TableModel[]> = {
   'headline-224': [
