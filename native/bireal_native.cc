@@ -552,8 +552,9 @@ void MaxPoolGrad(const Napi::CallbackInfo& info) {
   }
 }
 
-// avgPoolGrad(shape[12], dy, dx): each output's gradient spread evenly over its window, divided
-// by the window's full size (as tfjs' kernels do, padding included in the count).
+// avgPoolGrad(shape[12], dy, dx): each output's gradient spread evenly over the cells of its
+// window inside the input, divided by their number, as the forward average divides (tfjs' own
+// kernels divide by the window's full size, padding included: too little where a window is cut).
 void AvgPoolGrad(const Napi::CallbackInfo& info) {
   PoolShape s{sizes(info[0], PoolShape::kNames, "avgPoolGrad shape")};
   const float* dy = floats(info[1], "avgPoolGrad dy");
@@ -562,7 +563,10 @@ void AvgPoolGrad(const Napi::CallbackInfo& info) {
   expectLength(info[2], s.inputSize(info.Env()), "avgPoolGrad dx");
   const int64_t kh = s.v[6], kw = s.v[7], sh = s.v[8], sw = s.v[9], top = s.v[10], left = s.v[11];
   const int64_t h = s.h(), w = s.w(), c = s.c(), oh = s.oh(), ow = s.ow();
-  const float scale = 1.0f / static_cast<float>(kh * kw);
+  // The cells of a window inside the input along one axis, from its first one.
+  const auto inside = [](int64_t first, int64_t k, int64_t size) {
+    return std::min(first + k, size) - std::max<int64_t>(first, 0);
+  };
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < s.n(); b++) {
     float* dxb = dx + b * h * w * c;
@@ -570,6 +574,8 @@ void AvgPoolGrad(const Napi::CallbackInfo& info) {
     for (int64_t i = 0; i < oh; i++) {
       for (int64_t j = 0; j < ow; j++) {
         const float* g = dy + ((b * oh + i) * ow + j) * c;
+        const float scale = 1.0f / static_cast<float>(inside(i * sh - top, kh, h) *
+                                                      inside(j * sw - left, kw, w));
         for (int64_t u = 0; u < kh; u++) {
           int64_t r = i * sh + u - top;
           if (r < 0 || r >= h) continue;

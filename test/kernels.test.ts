@@ -1,7 +1,8 @@
 /**
  * Tests of src/backend/kernels.ts: the conv gradients and max-pool gradient registered on wasm
  * (and Conv2DBackpropFilter on cpu) against naive JS loops and against the cpu backend's own
- * MaxPoolGrad, on random shapes with negative values; plus ties, leaks and idempotency.
+ * MaxPoolGrad, on random shapes with negative values; AvgPoolGrad (wasm, cpu) against a float64
+ * reference where padding cuts windows; plus ties, leaks and idempotency.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -264,6 +265,67 @@ describe('wasm MaxPoolGrad matches the cpu backend (negative values, ties)', () 
       assert.ok(Math.abs(sum(actual) - sum(dyv)) < 1e-4);
     });
   });
+});
+
+/**
+ * Float64 gradient of y = avgPool(x) as tfjs' AvgPool computes y: each window's sum divided by
+ * its cells inside the input.
+ */
+function naiveAvgPoolGrad(c: PoolCase, dy: Float32Array): Float64Array {
+  const info = tf.backend_util.computePool2DInfo(c.x, c.filter, c.stride, 1, c.pad);
+  const [n, h, w, ch] = c.x;
+  const { outHeight: oh, outWidth: ow, padInfo } = info;
+  const dx = new Float64Array(size(c.x));
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const rows = [...Array(c.filter).keys()].map((u) => i * c.stride + u - padInfo.top);
+        const columns = [...Array(c.filter).keys()].map((t) => j * c.stride + t - padInfo.left);
+        const cells = rows
+          .filter((r) => r >= 0 && r < h)
+          .flatMap((r) => columns.filter((q) => q >= 0 && q < w).map((q) => [r, q] as const));
+        for (const [r, q] of cells) {
+          for (let k = 0; k < ch; k++) {
+            const at = ((b * h + r) * w + q) * ch + k;
+            dx[at] =
+              (dx[at] as number) + (dy[((b * oh + i) * ow + j) * ch + k] as number) / cells.length;
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+describe('AvgPoolGrad is the gradient of AvgPool where padding cuts windows (wasm and cpu)', () => {
+  const cases: PoolCase[] = [
+    { x: [2, 7, 7, 3], filter: 2, stride: 2, pad: 'same' }, // the shortcut's pool at an odd size
+    { x: [1, 9, 8, 4], filter: 3, stride: 2, pad: 'same' },
+    { x: [2, 8, 8, 3], filter: 2, stride: 2, pad: 'same' }, // no cut window: tfjs' own kernel
+  ];
+  for (const backend of ['wasm', 'cpu'] as const) {
+    cases.forEach((c, i) => {
+      test(`${backend}: x ${c.x} ${c.filter}x${c.filter}/${c.stride} ${c.pad}`, async () => {
+        await tf.setBackend(backend);
+        const xv = random(size(c.x), 500 + i);
+        const dyv = random(size(poolOutShape(c)), 600 + i);
+        const dx = tf.tidy(() => {
+          const f = (x: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                tf.avgPool(x as tf.Tensor4D, c.filter, c.stride, c.pad),
+                tf.tensor(dyv, poolOutShape(c)),
+              ),
+            );
+          return tf.grad(f)(tf.tensor4d(xv, c.x));
+        });
+        const actual = dx.dataSync() as Float32Array;
+        dx.dispose();
+        const expected = naiveAvgPoolGrad(c, dyv);
+        assert.ok(relError(actual, expected) < 1e-6, `error ${relError(actual, expected)}`);
+      });
+    });
+  }
 });
 
 describe('kernels leak nothing', () => {

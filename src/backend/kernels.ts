@@ -14,6 +14,9 @@
  *   its gradient (or sends it to element 0 of the tensor); it also prefers the last of tied maxima
  *   and takes ~0.8 s on the 224-px Bi-Real stem. It is replaced by a JS kernel on the wasm heap
  *   that routes each gradient to the first maximal element of its window, like cpu and TF.
+ * - `AvgPoolGrad` (wasm and cpu) divides each window's gradient by the window's full size where
+ *   'same' padding cuts the window, while `AvgPool` divides by the cells inside: the gradient at a
+ *   map's odd edge was half (2x2 pools) of the true one. dy is rescaled before the kernel runs.
  * - the cpu backend's `Conv2DBackpropFilter` runs at ~0.01 GFLOP/s; the conv-based one above is
  *   generic over backends and runs at ~0.5 GFLOP/s there, so cpu gets it too (cpu's own
  *   `Conv2DBackpropInput` is as fast as the conv-based one and is kept).
@@ -21,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type {
+  AvgPoolGradAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   KernelBackend,
@@ -392,6 +396,44 @@ function maxPoolGradWasm(args: KernelArgs): TensorInfo {
 }
 
 /**
+ * `AvgPoolGrad` as the gradient of tfjs' `AvgPool`, which divides each window's sum by the cells
+ * inside the input: tfjs' own kernels divide the gradient by the window's full size, padding
+ * included, too little where 'same' padding cuts a window (half, at the odd edge of a 2x2 pool).
+ * dy is scaled by (full size / cells inside) first, then the backend's kernel runs.
+ */
+function avgPoolGradExact(backendName: string, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const { filterSize, strides, pad } = args.attrs as unknown as AvgPoolGradAttrs;
+    const info = backend_util.computePool2DInfo(input.shape as Shape4, filterSize, strides, 1, pad);
+    const { outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+    const inside = (first: number, k: number, size: number) =>
+      Math.min(first + k, size) - Math.max(first, 0);
+    const factors = new Float32Array(outHeight * outWidth);
+    for (let i = 0; i < outHeight; i++) {
+      const rows = inside(i * strideHeight - info.padInfo.top, filterHeight, info.inHeight);
+      for (let j = 0; j < outWidth; j++) {
+        const columns = inside(j * strideWidth - info.padInfo.left, filterWidth, info.inWidth);
+        factors[i * outWidth + j] = (filterHeight * filterWidth) / (rows * columns);
+      }
+    }
+    if (factors.every((f) => f === 1)) return original(args);
+    const backend = args.backend as KernelBackend;
+    const run = runner(backendName, backend);
+    const shape = [1, outHeight, outWidth, 1];
+    const factor: TensorInfo = {
+      dataId: backend.write(factors, shape, 'float32'),
+      shape,
+      dtype: 'float32',
+    };
+    const scaled = run('Multiply', { a: dy, b: factor });
+    const dx = original({ ...args, inputs: { dy: scaled, input } }) as TensorInfo;
+    dispose(backend, factor, scaled);
+    return dx;
+  };
+}
+
+/**
  * `Identity` that shares the input's buffer (reference-counted), as the cpu backend does. wasm's
  * own copies it, and the engine clones every tensor a gradient saves: on a training step that
  * doubled the memory held for the backward pass and copied hundreds of MB.
@@ -418,6 +460,10 @@ export function registerTrainingKernels(backendName: string): void {
   // The backend's own kernels (Conv2D, Transpose...) must be registered first.
   if (tf.getKernel('Conv2D', backendName) === undefined) return;
   registered.add(backendName);
+  const originalAvgPoolGrad = tf.getKernel('AvgPoolGrad', backendName)?.kernelFunc;
+  if (originalAvgPoolGrad !== undefined) {
+    replaceKernel('AvgPoolGrad', backendName, avgPoolGradExact(backendName, originalAvgPoolGrad));
+  }
   const originalFilter = tf.getKernel('Conv2DBackpropFilter', backendName)?.kernelFunc;
   replaceKernel(
     'Conv2DBackpropFilter',
