@@ -288,8 +288,9 @@ plot(tslab.display, epochCurves(firstSeed, 'epoch', 'weightSignFlips', 100), {
 // points; the paper's rule still flips about 20 times fewer weights per epoch (0.39% against
 // 1.97% in epoch 4 of seed 0). For scale: under Adam the same network and data reach 70.9 ± 0.6%
 // in 16 epochs (notebook 6's map at width 0.5), so SGD from scratch at one global rate is a poor
-// recipe for either rule, and far worse with $\alpha$ in the gradient. Seed 2 is training; the
-// table above fills in as it is recorded.
+// recipe for either rule, and far worse with $\alpha$ in the gradient. Seed 2: the paper's rule
+// ends at 48.9%; the scaled sign's run is training, and the table above fills in as it is
+// recorded.
 //
 // ## What later work found
 //
