@@ -283,14 +283,12 @@ plot(tslab.display, epochCurves(firstSeed, 'epoch', 'weightSignFlips', 100), {
 //   rest of the network, which is what the factor does in the paper's recipe too, where it
 //   fine-tunes a pretrained network at 0.01.
 //
-// The 16-epoch runs (`weight-gradient-sgd`) do not close the gap. Seed 0: the paper's rule ends
-// at 50.1%, the scaled sign at 65.0%, 14.9 points apart; seed 1: 50.3% against 63.4%, 13.1
-// points; the paper's rule still flips about 20 times fewer weights per epoch (0.39% against
+// The 16-epoch runs (`weight-gradient-sgd`, three seeds) do not close the gap: the paper's rule
+// ends at 49.8 ± 0.8%, the scaled sign at 64.1 ± 0.8%, 14.3 ± 1.0 points apart (per seed: 14.9,
+// 13.1, 15.0); the paper's rule still flips about 20 times fewer weights per epoch (0.39% against
 // 1.97% in epoch 4 of seed 0). For scale: under Adam the same network and data reach 70.9 ± 0.6%
 // in 16 epochs (notebook 6's map at width 0.5), so SGD from scratch at one global rate is a poor
-// recipe for either rule, and far worse with $\alpha$ in the gradient. Seed 2: the paper's rule
-// ends at 48.9%; the scaled sign's run is training, and the table above fills in as it is
-// recorded.
+// recipe for either rule, and far worse with $\alpha$ in the gradient.
 //
 // ## What later work found
 //
@@ -319,8 +317,8 @@ plot(tslab.display, epochCurves(firstSeed, 'epoch', 'weightSignFlips', 100), {
 // Beside this notebook: under Adam the paper's rule and the scaled sign tie here (−0.4 ± 1.0
 // points on Imagenette, −0.3 ± 0.2 on CIFAR-10, three seeds, notebook 6); under SGD the paper's
 // rule flipped about 20 times fewer weights and ended 11 points lower at the best rate of both (4
-// epochs, one seed), and 13-15 points lower after 16 epochs (seeds 0 and 1). Later recipes train
-// with Adam, where the factor matters least; several drop it.
+// epochs, one seed), and 14.3 ± 1.0 points lower after 16 epochs (three seeds). Later recipes
+// train with Adam, where the factor matters least; several drop it.
 //
 // ## Exercises
 //
