@@ -165,50 +165,55 @@ const GAPS: Record<string, Variant> = {
   'plain-resnet': { model: 'plain-binary-resnet18' },
 };
 
-/** Each of `variants` at each width, named `VARIANT-wWIDTH` (e.g. `bi-real-w0.5`). */
-function atWidths(variants: Record<string, Variant>, widths: number[]): Record<string, Variant> {
+/**
+ * Each of `variants` in each of `settings`, named `VARIANT-SUFFIX` with `suffix(setting)` and
+ * changed by `change` (e.g. `bi-real-w0.5`, `bi-real-lr1e-3`, `bi-real-c2`).
+ */
+function inSettings<T>(
+  variants: Record<string, Variant>,
+  settings: T[],
+  suffix: (setting: T) => string,
+  change: (variant: Variant, setting: T) => Variant,
+): Record<string, Variant> {
   return Object.fromEntries(
-    widths.flatMap((width) =>
+    settings.flatMap((setting) =>
       Object.entries(variants).map(([name, v]) => [
-        `${name}-w${width}`,
-        { ...v, options: { width, ...v.options } },
+        `${name}-${suffix(setting)}`,
+        change(v, setting),
       ]),
     ),
   );
 }
 
-/** Each of `variants` at each learning rate, named `VARIANT-lrLR` (e.g. `bi-real-lr1e-3`). */
-function atLearningRates(
-  variants: Record<string, Variant>,
-  rates: number[],
-): Record<string, Variant> {
-  return Object.fromEntries(
-    rates.flatMap((lr) =>
-      Object.entries(variants).map(([name, v]) => [
-        `${name}-lr${lr.toExponential()}`,
-        { ...v, lr },
-      ]),
-    ),
+/** Each of `variants` at each width, named `VARIANT-wWIDTH` (e.g. `bi-real-w0.5`). */
+const atWidths = (variants: Record<string, Variant>, widths: number[]) =>
+  inSettings(
+    variants,
+    widths,
+    (w) => `w${w}`,
+    (v, width) => ({ ...v, options: { width, ...v.options } }),
   );
-}
+
+/** Each of `variants` at each learning rate, named `VARIANT-lrLR` (e.g. `bi-real-lr1e-3`). */
+const atLearningRates = (variants: Record<string, Variant>, rates: number[]) =>
+  inSettings(
+    variants,
+    rates,
+    (lr) => `lr${lr.toExponential()}`,
+    (v, lr) => ({ ...v, lr }),
+  );
 
 /**
  * Each of `variants` on the first n classes of Imagenette (by class id) for each n of `counts`,
  * named `VARIANT-cN` (e.g. `bi-real-c2`).
  */
-function onClassSubsets(
-  variants: Record<string, Variant>,
-  counts: number[],
-): Record<string, Variant> {
-  return Object.fromEntries(
-    counts.flatMap((n) =>
-      Object.entries(variants).map(([name, v]) => [
-        `${name}-c${n}`,
-        { ...v, classes: IMAGENETTE_CLASSES.slice(0, n) },
-      ]),
-    ),
+const onClassSubsets = (variants: Record<string, Variant>, counts: number[]) =>
+  inSettings(
+    variants,
+    counts,
+    (n) => `c${n}`,
+    (v, n) => ({ ...v, classes: IMAGENETTE_CLASSES.slice(0, n) }),
   );
-}
 
 /** Imagenette's class ids (ImageNet wnids), sorted as its folders are. */
 const IMAGENETTE_CLASSES = [
