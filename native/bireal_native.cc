@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -212,23 +213,10 @@ ConvPlan makePlan(ConvKind kind, const ConvShape& s) {
   return plan;
 }
 
-// conv(kind, shape[17], x, w, y): kind 0 computes y from x and w; 1 computes x (dx) from y (dy)
-// and w; 2 computes w (dw) from x and y (dy). Every buffer is a Float32Array, outputs included.
-void Conv(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  auto kindValue = info[0].As<Napi::Number>().Int32Value();
-  if (kindValue < 0 || kindValue > 2) throw Napi::RangeError::New(env, "conv: unknown kind");
-  auto kind = static_cast<ConvKind>(kindValue);
-  ConvShape s{sizes(info[1], ConvShape::kNames, "conv shape")};
-  float* x = floats(info[2], "conv x");
-  float* w = floats(info[3], "conv w");
-  float* y = floats(info[4], "conv y");
-  expectLength(info[2], s.srcSize(env), "conv x");
-  expectLength(info[3], s.weightsSize(env), "conv w");
-  expectLength(info[4], s.dstSize(env), "conv y");
-
+// Runs one float32 convolution of `kind` (see Conv) on buffers whose sizes were checked.
+void runConv(ConvKind kind, const ConvShape& s, float* x, float* w, float* y) {
   std::vector<int64_t> key = s.v;
-  key.insert(key.end(), {kindValue, omp_get_max_threads()});
+  key.insert(key.end(), {static_cast<int64_t>(kind), omp_get_max_threads()});
   thread_local std::map<std::vector<int64_t>, ConvPlan> plans;
   const ConvPlan& plan = cached(plans, key, [&] { return makePlan(kind, s); });
 
@@ -254,6 +242,286 @@ void Conv(const Napi::CallbackInfo& info) {
     if (plan.reorderNeeded) plan.weightsReorder.execute(stream, weights, user);
   }
   stream.wait();
+}
+
+// The kind of a conv call, or a RangeError.
+ConvKind convKind(const Napi::Value& value, const char* what) {
+  const int32_t kind = value.As<Napi::Number>().Int32Value();
+  require(kind >= 0 && kind <= 2, value.Env(), std::string(what) + ": unknown kind");
+  return static_cast<ConvKind>(kind);
+}
+
+// conv(kind, shape[17], x, w, y): kind 0 computes y from x and w; 1 computes x (dx) from y (dy)
+// and w; 2 computes w (dw) from x and y (dy). Every buffer is a Float32Array, outputs included.
+void Conv(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const ConvKind kind = convKind(info[0], "conv");
+  ConvShape s{sizes(info[1], ConvShape::kNames, "conv shape")};
+  float* x = floats(info[2], "conv x");
+  float* w = floats(info[3], "conv w");
+  float* y = floats(info[4], "conv y");
+  expectLength(info[2], s.srcSize(env), "conv x");
+  expectLength(info[3], s.weightsSize(env), "conv w");
+  expectLength(info[4], s.dstSize(env), "conv y");
+  runConv(kind, s, x, w, y);
+}
+
+std::string isaName(dnnl::cpu_isa isa);
+
+// ---- The backward pass of a 1-bit convolution -----------------------------------------------
+//
+// A 1-bit conv's backward pass multiplies dy by ±1 values: dx = dy (*) wb, where wb is a sign
+// times one magnitude per output channel, and dW = sign(x) (*) dy. A ±1 is exact in bfloat16,
+// and so is dy once split into three bfloat16 parts, dy = hi + mid + lo (8 significant bits
+// each, float32's 24 in all; each remainder is exact in float32). Each product is then exact
+// and the sums run in float32: the same result as a float32 convolution up to the order of the
+// additions, on AMX's bfloat16 tiles, which multiply 16 times as fast as AVX-512's float32 FMAs.
+// The three parts go in as 3 * cout channels of one convolution (dy's for dW, ±1 weights
+// repeated for dx), so that one oneDNN call sums them (dx) or three weight blocks are added (dW).
+
+using bf16 = uint16_t;
+
+constexpr bf16 kBf16PlusOne = 0x3f80, kBf16MinusOne = 0xbf80;
+
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512vl,avx512bw,avx512dq")
+
+// v rounded to bfloat16 (to nearest, ties to even), as float32 bits.
+inline uint32_t roundToBf16(uint32_t v) { return (v + 0x7fffu + ((v >> 16) & 1u)) & 0xffff0000u; }
+
+inline uint32_t bitsOf(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+}
+
+inline float floatOf(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Splits dy [pixels, cout] (times alpha per channel where given) into parts [pixels, 3 * cout]:
+// per pixel hi, mid and lo for every channel, hi + mid + lo == the value exactly (a non-finite
+// value gives non-finite parts). Vectorised for AVX-512, which every AMX CPU has.
+void splitBf16(const float* dy, const float* alpha, int64_t pixels, int64_t cout, bf16* parts) {
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < pixels; p++) {
+    const float* row = &dy[p * cout];
+    bf16* out = &parts[p * 3 * cout];
+#pragma omp simd
+    for (int64_t o = 0; o < cout; o++) {
+      const float v = alpha == nullptr ? row[o] : row[o] * alpha[o];
+      const uint32_t hi = roundToBf16(bitsOf(v));
+      const float rest = v - floatOf(hi);
+      const uint32_t mid = roundToBf16(bitsOf(rest));
+      out[o] = static_cast<bf16>(hi >> 16);
+      out[cout + o] = static_cast<bf16>(mid >> 16);
+      out[2 * cout + o] = static_cast<bf16>(bitsOf(rest - floatOf(mid)) >> 16);
+    }
+  }
+}
+
+// The signs of x as bfloat16 ±1 (sign(0) = +1).
+void signsBf16(const float* x, int64_t count, bf16* signs) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < count; i++) signs[i] = x[i] >= 0 ? kBf16PlusOne : kBf16MinusOne;
+}
+
+#pragma GCC pop_options
+
+// How a 1-bit conv's backward pass runs: 0 chooses (split bfloat16 where oneDNN runs AMX and
+// the shape pays, see splitPays), 1 float32 always, 2 split bfloat16 always (where oneDNN can).
+enum class BinaryRoute { kAuto = 0, kFloat32 = 1, kSplitBf16 = 2 };
+
+bool amx() { return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx; }
+
+// The split needs AVX-512 (its loops, and oneDNN's bfloat16 convolutions).
+bool avx512() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core:
+    case dnnl::cpu_isa::avx512_core_vnni:
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx: return true;
+    default: return false;
+  }
+}
+
+// Measured with oneDNN 2.6.3 on a Sapphire Rapids core pair, Bi-Real-18 at batch 32 from 128 to
+// 224 px (results/bench/training-step-2026-12-08.md): oneDNN's AMX convolutions beat float32
+// at stride 1 and large maps (2-5x), and lose at stride 2 and on small maps of many channels.
+bool splitPays(ConvKind kind, const ConvShape& s) {
+  const int64_t pixels = s.oh() * s.ow();
+  const bool stride1 = s.v[9] == 1 && s.v[10] == 1;
+  return amx() && stride1 && pixels >= (kind == ConvKind::kBackwardData ? 64 : 196);
+}
+
+// A cached split-bfloat16 convolution: 3 * cout channels of bfloat16 dy; dx in float32 from
+// bfloat16 ±1 weights, or float32 weight gradients (3 * cout blocks) from bfloat16 signs of x.
+struct SplitPlan {
+  dnnl::primitive primitive;
+  memory::desc src, dst;
+  memory::desc weights;      // the primitive's (diff) weights layout
+  memory::desc userWeights;  // HWIO
+  dnnl::reorder weightsReorder;
+};
+
+SplitPlan makeSplitPlan(ConvKind kind, const ConvShape& s) {
+  const bool data = kind == ConvKind::kBackwardData;
+  const memory::dims srcDims{s.n(), s.cin(), s.h(), s.w()};
+  const memory::dims weightDims{3 * s.cout(), s.cin(), s.kh(), s.kw()};
+  SplitPlan plan;
+  plan.src = memory::desc(srcDims, data ? dt::f32 : dt::bf16, tag::nhwc);
+  plan.dst = memory::desc({s.n(), 3 * s.cout(), s.oh(), s.ow()}, dt::bf16, tag::nhwc);
+  plan.userWeights = memory::desc(weightDims, data ? dt::bf16 : dt::f32, tag::hwio);
+  const memory::desc anyWeights(weightDims, data ? dt::bf16 : dt::f32, tag::any);
+  auto& engine = cpuEngine();
+  dnnl::convolution_forward::primitive_desc hint(
+      dnnl::convolution_forward::desc(
+          dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+          memory::desc(srcDims, dt::bf16, tag::nhwc), memory::desc(weightDims, dt::bf16, tag::any),
+          plan.dst, s.strides(), s.dilations(), s.padBefore(), s.padAfter()),
+      engine);
+  if (data) {
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, plan.src,
+                                              anyWeights, plan.dst, s.strides(), s.dilations(),
+                                              s.padBefore(), s.padAfter()),
+        engine, hint);
+    plan.primitive = dnnl::convolution_backward_data(pd);
+    plan.weights = pd.weights_desc();
+    plan.weightsReorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(engine, plan.userWeights, engine, plan.weights));
+  } else {
+    dnnl::convolution_backward_weights::primitive_desc pd(
+        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, plan.src,
+                                                 anyWeights, plan.dst, s.strides(), s.dilations(),
+                                                 s.padBefore(), s.padAfter()),
+        engine, hint);
+    plan.primitive = dnnl::convolution_backward_weights(pd);
+    plan.weights = pd.diff_weights_desc();
+    plan.weightsReorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(engine, plan.weights, engine, plan.userWeights));
+  }
+  return plan;
+}
+
+const SplitPlan& splitPlan(ConvKind kind, const ConvShape& s) {
+  thread_local std::map<std::vector<int64_t>, SplitPlan> plans;
+  std::vector<int64_t> key = s.v;
+  key.insert(key.end(), {static_cast<int64_t>(kind), omp_get_max_threads()});
+  return cached(plans, key, [&] { return makeSplitPlan(kind, s); });
+}
+
+// This thread's buffer of at least `count` T, grown to the largest asked for (by `slot`, so
+// that one call can hold several).
+template <class T, int slot>
+T* scratch(int64_t count) {
+  thread_local std::vector<T> buffer;
+  if (static_cast<int64_t>(buffer.size()) < count) buffer.resize(count);
+  return buffer.data();
+}
+
+// Each output channel's magnitude |wb| in alpha, or false where a channel holds two magnitudes
+// (not a binarizer's output).
+bool channelMagnitudes(const float* wb, int64_t taps, int64_t cout, float* alpha) {
+  for (int64_t o = 0; o < cout; o++) alpha[o] = std::fabs(wb[o]);
+  for (int64_t t = 0; t < taps; t++) {
+    for (int64_t o = 0; o < cout; o++) {
+      if (std::fabs(wb[t * cout + o]) != alpha[o]) return false;
+    }
+  }
+  return true;
+}
+
+// dx = dy (*) wb by split bfloat16; false (nothing written) where wb is not ±alpha per channel.
+bool splitBackwardData(const ConvShape& s, const float* dy, const float* wb, float* dx) {
+  const int64_t cout = s.cout(), taps = s.kh() * s.kw() * s.cin();
+  float* alpha = scratch<float, 0>(cout);
+  if (!channelMagnitudes(wb, taps, cout, alpha)) return false;
+  const SplitPlan& plan = splitPlan(ConvKind::kBackwardData, s);
+  bf16* parts = scratch<bf16, 1>(s.n() * s.oh() * s.ow() * 3 * cout);
+  bf16* signs = scratch<bf16, 2>(taps * 3 * cout);
+  splitBf16(dy, alpha, s.n() * s.oh() * s.ow(), cout, parts);
+  for (int64_t t = 0; t < taps; t++) {
+    for (int64_t o = 0; o < cout; o++) {
+      const bf16 sign = wb[t * cout + o] < 0 ? kBf16MinusOne : kBf16PlusOne;
+      for (int part = 0; part < 3; part++) signs[(t * 3 + part) * cout + o] = sign;
+    }
+  }
+  auto& engine = cpuEngine();
+  auto& stream = cpuStream();
+  memory user(plan.userWeights, engine, signs);
+  memory weights(plan.weights, engine, weightsScratch(plan.weights.get_size()));
+  plan.weightsReorder.execute(stream, user, weights);
+  plan.primitive.execute(stream, {{DNNL_ARG_DIFF_DST, memory(plan.dst, engine, parts)},
+                                  {DNNL_ARG_WEIGHTS, weights},
+                                  {DNNL_ARG_DIFF_SRC, memory(plan.src, engine, dx)}});
+  stream.wait();
+  return true;
+}
+
+// dW = sign(x) (*) dy by split bfloat16.
+void splitBackwardWeights(const ConvShape& s, const float* x, const float* dy, float* dw) {
+  const int64_t cout = s.cout(), taps = s.kh() * s.kw() * s.cin();
+  const int64_t inputs = s.n() * s.h() * s.w() * s.cin(), pixels = s.n() * s.oh() * s.ow();
+  const SplitPlan& plan = splitPlan(ConvKind::kBackwardWeights, s);
+  bf16* signs = scratch<bf16, 1>(inputs);
+  bf16* parts = scratch<bf16, 2>(pixels * 3 * cout);
+  float* blocks = scratch<float, 0>(taps * 3 * cout);
+  signsBf16(x, inputs, signs);
+  splitBf16(dy, nullptr, pixels, cout, parts);
+  auto& engine = cpuEngine();
+  auto& stream = cpuStream();
+  memory weights(plan.weights, engine, weightsScratch(plan.weights.get_size()));
+  plan.primitive.execute(stream, {{DNNL_ARG_SRC, memory(plan.src, engine, signs)},
+                                  {DNNL_ARG_DIFF_DST, memory(plan.dst, engine, parts)},
+                                  {DNNL_ARG_DIFF_WEIGHTS, weights}});
+  memory user(plan.userWeights, engine, blocks);
+  plan.weightsReorder.execute(stream, weights, user);
+  stream.wait();
+  for (int64_t t = 0; t < taps; t++) {
+    const float* block = &blocks[t * 3 * cout];
+    for (int64_t o = 0; o < cout; o++) {
+      dw[t * cout + o] = (block[o] + block[cout + o]) + block[2 * cout + o];
+    }
+  }
+}
+
+// binaryConvGradient(kind, route, shape[17], x, w, y): the backward pass of a 1-bit conv. Kind 1
+// computes dx (into x) from dy (y) and wb (w: a binarizer's output, ±alpha per output channel);
+// kind 2 computes dW with respect to wb (into w) from x (its signs are taken here, sign(0) = +1)
+// and dy (y). Route: see BinaryRoute.
+void BinaryConvGradient(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const ConvKind kind = convKind(info[0], "binaryConvGradient");
+  require(kind != ConvKind::kForward, env, "binaryConvGradient: kind must be 1 (dx) or 2 (dW)");
+  const int32_t routeValue = info[1].As<Napi::Number>().Int32Value();
+  require(routeValue >= 0 && routeValue <= 2, env, "binaryConvGradient: unknown route");
+  const auto route = static_cast<BinaryRoute>(routeValue);
+  ConvShape s{sizes(info[2], ConvShape::kNames, "binaryConvGradient shape")};
+  float* x = floats(info[3], "binaryConvGradient x");
+  float* w = floats(info[4], "binaryConvGradient w");
+  float* y = floats(info[5], "binaryConvGradient y");
+  expectLength(info[3], s.srcSize(env), "binaryConvGradient x");
+  expectLength(info[4], s.weightsSize(env), "binaryConvGradient w");
+  expectLength(info[5], s.dstSize(env), "binaryConvGradient y");
+  require(route != BinaryRoute::kSplitBf16 || avx512(), env,
+          "BIREAL_BINARY_BACKWARD=split-bf16 needs oneDNN's AVX-512 kernels; they run " +
+              isaName(dnnl::get_effective_cpu_isa()) + " here");
+  const bool split = route == BinaryRoute::kSplitBf16 ||
+                     (route == BinaryRoute::kAuto && splitPays(kind, s));
+  if (kind == ConvKind::kBackwardData) {
+    if (!split || !splitBackwardData(s, y, w, x)) runConv(kind, s, x, w, y);
+  } else if (split) {
+    splitBackwardWeights(s, x, y, w);
+  } else {
+    const int64_t inputs = s.srcSize(env);
+    float* signs = scratch<float, 0>(inputs);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < inputs; i++) signs[i] = x[i] >= 0 ? 1.0f : -1.0f;
+    runConv(kind, s, signs, w, y);
+  }
 }
 
 // ---- Batch normalization --------------------------------------------------------------------
@@ -688,6 +956,7 @@ void SetThreads(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using boundary::Export;
   Export<Conv>(env, exports, "conv");
+  Export<BinaryConvGradient>(env, exports, "binaryConvGradient");
   Export<BatchNormForward>(env, exports, "batchNormForward");
   Export<BatchNormBackward>(env, exports, "batchNormBackward");
   Export<Sign>(env, exports, "sign");

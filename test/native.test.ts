@@ -14,7 +14,9 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import {
+  BINARY_BACKWARD_ROUTES,
   NATIVE_KERNELS,
+  binaryConvBackward,
   nativeInfo,
   nativeTrainingKernels,
   nativeUnavailableReason,
@@ -674,6 +676,140 @@ describe(
           tf.unregisterKernel(NATIVE_KERNELS.binaryConv, 'wasm');
           tf.registerKernel(original);
         }
+      });
+    });
+
+    describe(`the 1-bit conv's gradients (${NATIVE_KERNELS.binaryConvInputGrad}, ${NATIVE_KERNELS.binaryConvFilterGrad}) on every route equal float64`, () => {
+      const isa = () => nativeInfo()?.isa ?? '';
+      const splitRuns = () => isa().startsWith('avx512');
+      // Stride 1 and 2, same and valid, odd sizes; 16x16 outputs at stride 1, where `auto` splits
+      // on AMX; a channel count not a multiple of 16.
+      // `unscaled`: weights that are no binarizer's output (two magnitudes in a channel), which
+      // the split leaves to float32.
+      const cases: {
+        x: Shape4;
+        w: Shape4;
+        strides: number;
+        pad: 'same' | 'valid';
+        unscaled?: boolean;
+      }[] = [
+        { x: [2, 16, 16, 8], w: [3, 3, 8, 16], strides: 1, pad: 'same' },
+        { x: [2, 16, 16, 8], w: [3, 3, 8, 16], strides: 1, pad: 'same', unscaled: true },
+        { x: [3, 9, 11, 13], w: [3, 3, 13, 6], strides: 2, pad: 'same' },
+        { x: [2, 18, 18, 5], w: [3, 3, 5, 20], strides: 1, pad: 'valid' },
+        { x: [2, 7, 7, 24], w: [1, 1, 24, 8], strides: 1, pad: 'valid' },
+      ];
+      /** dx and dWb in float64 from the float32 inputs (sign(0) = +1). */
+      const reference = (
+        c: (typeof cases)[number],
+        xv: Float32Array,
+        wb: Float32Array,
+        dyv: Float32Array,
+      ) => {
+        const [n, h, w, cin] = c.x;
+        const [k, , , cout] = c.w;
+        const out = (d: number) => Math.ceil((c.pad === 'same' ? d : d - k + 1) / c.strides);
+        const [oh, ow] = [out(h), out(w)];
+        const pad = (d: number, o: number) =>
+          c.pad === 'same' ? Math.floor(Math.max((o - 1) * c.strides + k - d, 0) / 2) : 0;
+        const [top, left] = [pad(h, oh), pad(w, ow)];
+        const dx = new Float64Array(size(c.x));
+        const dWb = new Float64Array(size(c.w));
+        for (let b = 0; b < n; b++)
+          for (let i = 0; i < oh; i++)
+            for (let j = 0; j < ow; j++)
+              for (let ki = 0; ki < k; ki++)
+                for (let kj = 0; kj < k; kj++) {
+                  const [y, x] = [i * c.strides - top + ki, j * c.strides - left + kj];
+                  if (y < 0 || y >= h || x < 0 || x >= w) continue;
+                  for (let ci = 0; ci < cin; ci++) {
+                    const at = ((b * h + y) * w + x) * cin + ci;
+                    const sign = (xv[at] as number) >= 0 ? 1 : -1;
+                    for (let co = 0; co < cout; co++) {
+                      const g = dyv[((b * oh + i) * ow + j) * cout + co] as number;
+                      const tap = ((ki * k + kj) * cin + ci) * cout + co;
+                      dx[at] = (dx[at] as number) + g * (wb[tap] as number);
+                      dWb[tap] = (dWb[tap] as number) + g * sign;
+                    }
+                  }
+                }
+        return [dx, dWb];
+      };
+      const outputShape = (c: (typeof cases)[number]): Shape4 => {
+        const o = (d: number) => Math.ceil((c.pad === 'same' ? d : d - c.w[0] + 1) / c.strides);
+        return [c.x[0], o(c.x[1]), o(c.x[2]), c.w[3]];
+      };
+      for (const route of BINARY_BACKWARD_ROUTES) {
+        for (const c of cases) {
+          test(`${route}: ${c.x.join('x')} * ${c.w.join('x')}, stride ${c.strides}, ${c.pad}${c.unscaled ? ', unscaled weights' : ''}`, async (t) => {
+            if (route === 'split-bf16' && !splitRuns()) return t.skip(`oneDNN runs ${isa()}`);
+            const seed = 6300 + cases.indexOf(c);
+            const xv = random(size(c.x), seed).map((u, i) => (i % 13 === 0 ? 0 : u));
+            // dy over six orders of magnitude, so that every bit of the split counts.
+            const dyv = random(size(outputShape(c)), seed + 1).map(
+              (u, i) => u * 10 ** ((i % 7) - 3),
+            );
+            const w = random(size(c.w), seed + 2);
+            const [wb = new Float32Array()] = c.unscaled
+              ? [w]
+              : await on('wasm', () =>
+                  runKernel(
+                    NATIVE_KERNELS.binarizeWeight,
+                    { w: tf.tensor4d(w, c.w) },
+                    { binarizer: 'magnitude-aware' },
+                  ),
+                );
+            process.env['BIREAL_BINARY_BACKWARD'] = route;
+            try {
+              const [dx = new Float32Array(), dWb = new Float32Array()] = await on('wasm', () => {
+                const { dx, dWb } = binaryConvBackward(
+                  tf.tensor4d(xv, c.x),
+                  tf.tensor4d(wb, c.w),
+                  tf.tensor4d(dyv, outputShape(c)),
+                  c.strides,
+                  c.pad,
+                );
+                return [dx(), dWb()];
+              });
+              const [dx64, dWb64] = reference(c, xv, wb, dyv);
+              // float32 sums of at most ~1,000 terms; one bfloat16 part alone would be off by ~4e-3.
+              assertClose(dx, dx64 as Float64Array, 1e-6, 'dx');
+              assertClose(dWb, dWb64 as Float64Array, 1e-6, 'dWb');
+            } finally {
+              delete process.env['BIREAL_BINARY_BACKWARD'];
+            }
+          });
+        }
+      }
+
+      const splitRun = (route: string) => {
+        const c = cases[0] as (typeof cases)[number];
+        process.env['BIREAL_BINARY_BACKWARD'] = route;
+        const gradients = binaryConvBackward(
+          tf.zeros(c.x),
+          tf.ones(c.w),
+          tf.zeros(outputShape(c)),
+          c.strides,
+          c.pad,
+        );
+        return on('wasm', () => gradients.dWb()).finally(() => {
+          delete process.env['BIREAL_BINARY_BACKWARD'];
+        });
+      };
+
+      test('an unknown BIREAL_BINARY_BACKWARD is an error naming the routes', async () => {
+        await assert.rejects(
+          splitRun('bf16'),
+          /BIREAL_BINARY_BACKWARD must be one of auto, float32, split-bf16, got 'bf16'/,
+        );
+      });
+
+      test('split-bf16 without AVX-512 is an error naming the instruction set', async (t) => {
+        if (splitRuns()) return t.skip(`oneDNN runs ${isa()}: split-bf16 runs here`);
+        await assert.rejects(
+          splitRun('split-bf16'),
+          new RegExp(`needs oneDNN's AVX-512 kernels; they run ${isa()} here`),
+        );
       });
     });
 

@@ -32,6 +32,14 @@ import { ISA_NUMBERS, chooseIsa, type NativeIsa } from '../engine/native.js';
 /** The addon's functions (see native/bireal_native.cc). */
 interface Addon {
   conv(kind: number, shape: number[], x: Float32Array, w: Float32Array, y: Float32Array): void;
+  binaryConvGradient(
+    kind: 1 | 2,
+    route: number,
+    shape: number[],
+    x: Float32Array,
+    w: Float32Array,
+    y: Float32Array,
+  ): void;
   batchNormForward(
     rows: number,
     channels: number,
@@ -99,6 +107,16 @@ export const NATIVE_KERNELS = {
    * convolution's (the sign's estimator belongs to the caller).
    */
   binaryConv: 'BirealBinaryConv2D',
+  /**
+   * Inputs dy, wb (as for binaryConv); attrs strides, pad, inputShape. Output the conv's dx,
+   * before the sign's estimator. Multiplies dy by ±1 weights: see {@link binaryBackwardRoute}.
+   */
+  binaryConvInputGrad: 'BirealBinaryConv2DBackpropInput',
+  /**
+   * Inputs x (the layer's input: its signs are taken in the kernel), dy; attrs strides, pad,
+   * filterShape. Output the gradient with respect to wb. See {@link binaryBackwardRoute}.
+   */
+  binaryConvFilterGrad: 'BirealBinaryConv2DBackpropFilter',
   /** Input w (HWIO); attr binarizer. Output the binarized weights. */
   binarizeWeight: 'BirealBinarizeWeight',
   /** Inputs dWb, w; attr binarizer. Output the gradient with respect to w. */
@@ -417,6 +435,80 @@ function binaryConv(lib: Addon, isa: NativeIsa): KernelFunc {
   };
 }
 
+/**
+ * How the backward pass of a 1-bit conv runs, from `BIREAL_BINARY_BACKWARD`:
+ * - `auto` (the default): split bfloat16 where oneDNN runs AMX and the shape gains, else float32;
+ * - `float32`: oneDNN's float32 convolutions of dy with the ±1 values;
+ * - `split-bf16`: dy split exactly into three bfloat16 parts, multiplied by the ±1 values (exact
+ *   in bfloat16) on oneDNN's bfloat16 convolutions, sums in float32: the float32 result up to
+ *   the order of the additions (native/bireal_native.cc). Needs an AVX-512 CPU; fast with AMX.
+ */
+export const BINARY_BACKWARD_ROUTES = ['auto', 'float32', 'split-bf16'] as const;
+export type BinaryBackwardRoute = (typeof BINARY_BACKWARD_ROUTES)[number];
+
+export function binaryBackwardRoute(): BinaryBackwardRoute {
+  const value = process.env['BIREAL_BINARY_BACKWARD'] ?? 'auto';
+  if (!(BINARY_BACKWARD_ROUTES as readonly string[]).includes(value)) {
+    throw new Error(
+      `BIREAL_BINARY_BACKWARD must be one of ${BINARY_BACKWARD_ROUTES.join(', ')}, got '${value}'`,
+    );
+  }
+  return value as BinaryBackwardRoute;
+}
+
+/** {@link NATIVE_KERNELS.binaryConvInputGrad} (kind 1) or `binaryConvFilterGrad` (kind 2). */
+function binaryConvGradient(lib: Addon, kind: 1 | 2): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const wasm = backend as WasmBackend;
+    const { strides, pad } = attrs as unknown as Conv2DAttrs;
+    const { dy } = inputs as { dy: TensorInfo };
+    const route = BINARY_BACKWARD_ROUTES.indexOf(binaryBackwardRoute());
+    if (kind === 1) {
+      const { wb } = inputs as { wb: TensorInfo };
+      const { inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
+      const info = backend_util.computeConv2DInfo(inputShape, wb.shape as Shape4, strides, 1, pad);
+      const dx = wasm.makeOutput(inputShape, 'float32');
+      const buffers = [heap(wasm, dx), heap(wasm, wb), heap(wasm, dy)] as const;
+      lib.binaryConvGradient(1, route, convShape(info), ...buffers);
+      return dx;
+    }
+    const { x } = inputs as { x: TensorInfo };
+    const { filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
+    const info = backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad);
+    const dWb = wasm.makeOutput(filterShape, 'float32');
+    lib.binaryConvGradient(
+      2,
+      route,
+      convShape(info),
+      heap(wasm, x),
+      heap(wasm, dWb),
+      heap(wasm, dy),
+    );
+    return dWb;
+  };
+}
+
+/**
+ * The backward pass of a 1-bit conv on the native kernels: dx before the sign's estimator, and
+ * the gradient with respect to the binarized weights wb.
+ */
+export function binaryConvBackward(
+  x: tf.Tensor,
+  wb: tf.Tensor,
+  dy: tf.Tensor,
+  strides: [number, number] | number,
+  pad: 'same' | 'valid',
+): { dx: () => tf.Tensor; dWb: () => tf.Tensor } {
+  const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
+    tf.engine().runKernel(name, inputs, attrs as never) as tf.Tensor;
+  return {
+    dx: () =>
+      run(NATIVE_KERNELS.binaryConvInputGrad, { dy, wb }, { strides, pad, inputShape: x.shape }),
+    dWb: () =>
+      run(NATIVE_KERNELS.binaryConvFilterGrad, { x, dy }, { strides, pad, filterShape: wb.shape }),
+  };
+}
+
 /** The gradient of {@link NATIVE_KERNELS.binaryConv}: the convolution's, of sign(x) and wb. */
 function registerBinaryConvGradient(): void {
   tf.registerGradient({
@@ -425,17 +517,8 @@ function registerBinaryConvGradient(): void {
     gradFunc: (dy, saved, attrs) => {
       const [x, wb] = saved as [tf.Tensor4D, tf.Tensor4D];
       const { strides, pad } = attrs as unknown as Conv2DAttrs;
-      const run = (name: string, inputs: tf.NamedTensorMap, kernelAttrs: object = {}) =>
-        tf.engine().runKernel(name, inputs, kernelAttrs as never) as tf.Tensor;
-      return {
-        x: () => tf.conv2dTranspose(dy as tf.Tensor4D, wb, x.shape, strides, pad as 'same'),
-        wb: () =>
-          run(
-            'Conv2DBackpropFilter',
-            { x: run(NATIVE_KERNELS.sign, { x }), dy: dy as tf.Tensor },
-            { strides, pad, dataFormat: 'NHWC', filterShape: wb.shape },
-          ),
-      };
+      const { dx, dWb } = binaryConvBackward(x, wb, dy as tf.Tensor, strides, pad as 'same');
+      return { x: dx, wb: dWb };
     },
   });
 }
@@ -520,6 +603,8 @@ export async function registerNativeKernels(backendName: string): Promise<boolea
   binaryIsa = chooseIsa(lib.engineIsas());
   if (binaryIsa !== undefined) {
     replaceKernel(NATIVE_KERNELS.binaryConv, binaryConv(lib, binaryIsa));
+    replaceKernel(NATIVE_KERNELS.binaryConvInputGrad, binaryConvGradient(lib, 1));
+    replaceKernel(NATIVE_KERNELS.binaryConvFilterGrad, binaryConvGradient(lib, 2));
     registerBinaryConvGradient();
   }
   return true;
@@ -530,6 +615,12 @@ export function describeNative(): string | undefined {
   const info = registeredOnWasm ? nativeInfo() : undefined;
   if (info === undefined) return undefined;
   const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`;
-  const binary = info.binaryIsa === undefined ? 'float' : `popcount on ${info.binaryIsa}`;
-  return `oneDNN ${info.version} kernels (${info.isa}, ${threads}), 1-bit convs by ${binary}`;
+  const kernels = `oneDNN ${info.version} kernels (${info.isa}, ${threads})`;
+  if (info.binaryIsa === undefined) return `${kernels}, 1-bit convs by float`;
+  const route = binaryBackwardRoute();
+  const gradients =
+    route === 'split-bf16' || (route === 'auto' && info.isa === 'avx512_core_amx')
+      ? `split bf16${route === 'auto' ? ' where it pays' : ''}`
+      : 'float32';
+  return `${kernels}, 1-bit convs by popcount on ${info.binaryIsa}, their gradients by ${gradients}`;
 }

@@ -19,7 +19,12 @@ import {
   weightGradient,
 } from '../binarize/index.js';
 import { leakyClip, type BinaryConv2D, type Clip } from '../layers/index.js';
-import { NATIVE_KERNELS, hasKernel, nativeTrainingKernels } from '../backend/native.js';
+import {
+  NATIVE_KERNELS,
+  binaryConvBackward,
+  hasKernel,
+  nativeTrainingKernels,
+} from '../backend/native.js';
 
 type Layer = tfl.layers.Layer;
 type Config = Record<string, unknown>;
@@ -178,6 +183,28 @@ const conv2d: LayerRule = {
   },
 };
 
+/**
+ * A 1-bit conv's dx (before the estimator) and dWb as float convolutions of dy with wb and with
+ * sign(x), as tfjs autodiff computes them; the popcount path has its own (`binaryConvBackward`).
+ */
+function floatSignsBackward(
+  x: tf.Tensor,
+  wb: tf.Tensor,
+  dy: tf.Tensor,
+  strides: [number, number],
+  padding: 'same' | 'valid',
+): { dx: () => tf.Tensor; dWb: () => tf.Tensor } {
+  return {
+    dx: () => convInputGradient(dy, wb, x.shape, strides, padding),
+    dWb: () => {
+      const signs = hasKernel(NATIVE_KERNELS.sign)
+        ? runNative(NATIVE_KERNELS.sign, { x })
+        : signPlusMinusOne(x);
+      return convFilterGradient(signs, dy, wb.shape, strides, padding);
+    },
+  };
+}
+
 /** A 1-bit conv's signs and convolution in one native kernel, by XOR and popcount: exact. */
 function popcountConv(layer: Layer, x: tf.Tensor, wb: tf.Tensor): tf.Tensor {
   const { strides, padding } = layer as BinaryConv2D;
@@ -211,13 +238,17 @@ const binaryConv2d: LayerRule = {
     const kernel = weight(layer, 'kernel');
     const w = kernel.read();
     const input = x as tf.Tensor;
-    const xb = batch.native
-      ? runNative(NATIVE_KERNELS.sign, { x: input })
-      : signPlusMinusOne(input);
-    const dWb = convFilterGradient(xb, dy, w.shape, stride, padding);
+    const gradients = (batch.popcount ? binaryConvBackward : floatSignsBackward)(
+      input,
+      wb as tf.Tensor,
+      dy,
+      stride,
+      padding,
+    );
+    const dWb = gradients.dWb();
     let dx: tf.Tensor | null = null;
     if (needDx) {
-      const dxb = convInputGradient(dy, wb as tf.Tensor, input.shape, stride, padding);
+      const dxb = gradients.dx();
       dx = batch.native
         ? runNative(NATIVE_KERNELS.estimatorGrad, { dy: dxb, x: input }, { estimator })
         : tf.mul(dxb, estimatorGradient(input, estimator));
