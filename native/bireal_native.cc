@@ -347,19 +347,27 @@ bool avx512() {
   }
 }
 
-// Measured with oneDNN 2.6.3 on a Sapphire Rapids core pair, Bi-Real-18 at batch 32 from 128 to
-// 224 px (results/bench/training-step-2026-12-08.md): oneDNN's AMX convolutions beat float32
-// at stride 1 and large maps (2-5x), and lose at stride 2 and on small maps of many channels.
+// Measured with oneDNN 2.6.3 on a Sapphire Rapids core pair, Bi-Real-18's 1-bit convs at batch
+// 32, 128 and 224 px (results/bench/training-step-2026-12-08.md): the split beats float32 by up
+// to 2x where the maps are large (dx at stride 1 from 8x8 outputs; dW from 14x14 at stride 1 and
+// 28x28 at stride 2), and loses on small maps of many channels, where oneDNN's AMX kernels are
+// slow and the weights' three copies cost most.
 bool splitPays(ConvKind kind, const ConvShape& s) {
   const int64_t pixels = s.oh() * s.ow();
   const bool stride1 = s.v[9] == 1 && s.v[10] == 1;
-  return amx() && stride1 && pixels >= (kind == ConvKind::kBackwardData ? 64 : 196);
+  if (!amx()) return false;
+  if (kind == ConvKind::kBackwardData) return stride1 && pixels >= 64;
+  return pixels >= (stride1 ? 196 : 784);
 }
 
 // A cached split-bfloat16 convolution: 3 * cout channels of bfloat16 dy; dx in float32 from
 // bfloat16 ±1 weights, or float32 weight gradients (3 * cout blocks) from bfloat16 signs of x.
+// At stride 1 (no dilation) dx is a forward convolution of dy with the weights flipped in space
+// and transposed (cin outputs from 3 * cout inputs), padded by k - 1 - the conv's padding:
+// oneDNN's AMX forward convolutions (brgconv) are faster than its backward-data ones.
 struct SplitPlan {
   dnnl::primitive primitive;
+  bool transposed = false;  // dx as the forward convolution above
   memory::desc src, dst;
   memory::desc weights;      // the primitive's (diff) weights layout
   memory::desc userWeights;  // HWIO
@@ -382,7 +390,27 @@ SplitPlan makeSplitPlan(ConvKind kind, const ConvShape& s) {
           memory::desc(srcDims, dt::bf16, tag::nhwc), memory::desc(weightDims, dt::bf16, tag::any),
           plan.dst, s.strides(), s.dilations(), s.padBefore(), s.padAfter()),
       engine);
-  if (data) {
+  const bool stride1 = s.v[9] == 1 && s.v[10] == 1 && s.v[15] == 1 && s.v[16] == 1;
+  if (data && stride1) {
+    const memory::dims flippedDims{s.cin(), 3 * s.cout(), s.kh(), s.kw()};
+    plan.transposed = true;
+    // The same buffer as HWIO with 3 * cout outputs (see splitBackwardData), read transposed.
+    const int64_t tapStride = s.cin() * 3 * s.cout();
+    plan.userWeights =
+        memory::desc(flippedDims, dt::bf16, {3 * s.cout(), 1, s.kw() * tapStride, tapStride});
+    const memory::dims before{s.kh() - 1 - s.v[11], s.kw() - 1 - s.v[12]};
+    const memory::dims after{s.kh() - 1 - s.v[13], s.kw() - 1 - s.v[14]};
+    dnnl::convolution_forward::primitive_desc pd(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                        dnnl::algorithm::convolution_direct, plan.dst,
+                                        memory::desc(flippedDims, dt::bf16, tag::any), plan.src,
+                                        s.strides(), before, after),
+        engine);
+    plan.primitive = dnnl::convolution_forward(pd);
+    plan.weights = pd.weights_desc();
+    plan.weightsReorder = dnnl::reorder(
+        dnnl::reorder::primitive_desc(engine, plan.userWeights, engine, plan.weights));
+  } else if (data) {
     dnnl::convolution_backward_data::primitive_desc pd(
         dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, plan.src,
                                               anyWeights, plan.dst, s.strides(), s.dilations(),
@@ -443,10 +471,18 @@ bool splitBackwardData(const ConvShape& s, const float* dy, const float* wb, flo
   bf16* parts = scratch<bf16, 1>(s.n() * s.oh() * s.ow() * 3 * cout);
   bf16* signs = scratch<bf16, 2>(taps * 3 * cout);
   splitBf16(dy, alpha, s.n() * s.oh() * s.ow(), cout, parts);
-  for (int64_t t = 0; t < taps; t++) {
-    for (int64_t o = 0; o < cout; o++) {
-      const bf16 sign = wb[t * cout + o] < 0 ? kBf16MinusOne : kBf16PlusOne;
-      for (int part = 0; part < 3; part++) signs[(t * 3 + part) * cout + o] = sign;
+  // The ±1 weights as HWIO with 3 * cout outputs (the three parts): flipped in space for the
+  // transposed plan, whose weights desc reads them transposed.
+  // Flipping both spatial axes reverses the order of the taps.
+  const int64_t cin = s.cin(), kernelTaps = s.kh() * s.kw();
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < taps; row++) {
+    const int64_t tap = row / cin, c = row % cin;
+    const int64_t to = (plan.transposed ? kernelTaps - 1 - tap : tap) * cin + c;
+    for (int64_t part = 0; part < 3; part++) {
+      for (int64_t o = 0; o < cout; o++) {
+        signs[(to * 3 + part) * cout + o] = wb[row * cout + o] < 0 ? kBf16MinusOne : kBf16PlusOne;
+      }
     }
   }
   auto& engine = cpuEngine();
@@ -454,9 +490,16 @@ bool splitBackwardData(const ConvShape& s, const float* dy, const float* wb, flo
   memory user(plan.userWeights, engine, signs);
   memory weights(plan.weights, engine, weightsScratch(plan.weights.get_size()));
   plan.weightsReorder.execute(stream, user, weights);
-  plan.primitive.execute(stream, {{DNNL_ARG_DIFF_DST, memory(plan.dst, engine, parts)},
-                                  {DNNL_ARG_WEIGHTS, weights},
-                                  {DNNL_ARG_DIFF_SRC, memory(plan.src, engine, dx)}});
+  memory partsMemory(plan.dst, engine, parts), dxMemory(plan.src, engine, dx);
+  if (plan.transposed) {
+    plan.primitive.execute(stream, {{DNNL_ARG_SRC, partsMemory},
+                                    {DNNL_ARG_WEIGHTS, weights},
+                                    {DNNL_ARG_DST, dxMemory}});
+  } else {
+    plan.primitive.execute(stream, {{DNNL_ARG_DIFF_DST, partsMemory},
+                                    {DNNL_ARG_WEIGHTS, weights},
+                                    {DNNL_ARG_DIFF_SRC, dxMemory}});
+  }
   stream.wait();
   return true;
 }
@@ -480,6 +523,7 @@ void splitBackwardWeights(const ConvShape& s, const float* x, const float* dy, f
   memory user(plan.userWeights, engine, blocks);
   plan.weightsReorder.execute(stream, weights, user);
   stream.wait();
+#pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < taps; t++) {
     const float* block = &blocks[t * 3 * cout];
     for (int64_t o = 0; o < cout; o++) {
