@@ -47,8 +47,8 @@ experiment init-64
 experiment sgd-lr-trial
 experiment weight-gradient-sgd
 experiment init-paper-64 --seeds 0
-experiment init-paper-64 --seeds 1
 experiment scratch-224
+experiment init-paper-64 --seeds 1
 # Issue 31: the regime map's class and length axes, first seeds first.
 experiment regime-classes-64 --seeds 0
 experiment regime-length-64 --seeds 0
