@@ -250,7 +250,9 @@ tslab.display.markdown(
 // Beside this notebook: the clipped STE leads by 3.2 points here (64 px, one seed) and by 5.4 ±
 // 1.7 at 32 px (notebook 6); the lead shrinks as the network widens, and at 128 px ApproxSign
 // leads by 0.5 ± 0.6. The ImageNet pairs above are as close, either way. No source read here
-// repeats the paper's own ImageNet ablation of ApproxSign.
+// repeats the paper's own ImageNet ablation of ApproxSign. Notebook 6 also follows this gap
+// along two more of the paper's axes, training length (16 and 48 epochs) and the number of
+// classes (2, 5 and 10), in its section "The map's other two axes".
 
 // %% [markdown]
 // ## Check yourself

@@ -198,7 +198,9 @@ tslab.display.markdown(
 // Beside this notebook: on Imagenette the plain 1-bit ResNet-18 stays ahead, by 8.6 points at
 // 32 px, 1.6 at 64 px and full width, and 0.4 ± 0.2 at 128 px (notebook 6). The published case
 // for the shortcut rests on the authors' ImageNet results; a reversal in small, short settings
-// like this one is not reported in the sources read here.
+// like this one is not reported in the sources read here. Whether the gap moves with longer
+// training (16 and 48 epochs) or more classes (2, 5 and 10) is in notebook 6, section "The
+// map's other two axes".
 
 // %% [markdown]
 // ## Check yourself
