@@ -19,7 +19,7 @@ export {
 } from './binarize/index.js';
 export type { Binarizer, Estimator } from './binarize/index.js';
 export { BinaryConv2D, Clip } from './layers/index.js';
-export type { BinaryConv2DArgs } from './layers/index.js';
+export type { BinaryConv2DArgs, ClipArgs } from './layers/index.js';
 export { MODEL_NAMES, createModel, describeModel } from './models/index.js';
 export type { ModelName, ModelOptions } from './models/index.js';
 export { initFromReal } from './models/init.js';
