@@ -177,6 +177,55 @@ const regime = regimeCells([
   ...(await experimentRuns('regime-map-64')),
   ...(await experimentRuns('imagenette-128')),
 ]);
+/** A line of mean ± std gaps over seeds at points `{ x, gaps }`, and each seed as a faint dot. */
+function gapTraces(
+  points: { x: number; gaps: number[] }[],
+  axes: { xaxis: string; yaxis: string },
+  style: { color: string | undefined; symbol: string | undefined },
+  name: string,
+  showlegend: boolean,
+) {
+  return [
+    {
+      ...axes,
+      type: 'scatter',
+      mode: 'lines+markers',
+      name,
+      legendgroup: name,
+      showlegend,
+      x: points.map((p) => p.x),
+      y: points.map((p) => meanStd(p.gaps).mean),
+      error_y: { type: 'data', array: points.map((p) => meanStd(p.gaps).std || 0), visible: true },
+      line: { color: style.color },
+      marker: { ...style, size: 10 },
+    },
+    {
+      ...axes,
+      type: 'scatter',
+      mode: 'markers',
+      name: `${name}: one seed`,
+      legendgroup: name,
+      showlegend: false,
+      x: points.flatMap((p) => p.gaps.map(() => p.x)),
+      y: points.flatMap((p) => p.gaps),
+      marker: { ...style, size: 5, opacity: 0.45 },
+    },
+  ];
+}
+
+/** The note above zero in panel `panel` (0 or 1) of a two-panel gap chart. */
+const claimHolds = (panel: number) => ({
+  text: "↑ the paper's claim holds",
+  xref: `x${panel === 0 ? '' : 2} domain`,
+  yref: `y${panel === 0 ? '' : 2}`,
+  x: 0.02,
+  y: 0,
+  xanchor: 'left',
+  yanchor: 'bottom',
+  showarrow: false,
+  font: { size: 11 },
+});
+
 /**
  * One panel per gap against the width (log scale), one line per resolution and budget: the
  * mean ± std over seeds, and each seed as a faint dot. The lines are drawn side by side at each
@@ -199,36 +248,7 @@ function regimeChart(cells: RegimeCell[], title: string): void {
         .filter((p) => p.gaps.length > 0);
       const axes = { xaxis: panel === 0 ? 'x' : 'x2', yaxis: panel === 0 ? 'y' : 'y2' };
       const style = { color: colors[i % colors.length], symbol: symbols[i % symbols.length] };
-      return [
-        {
-          ...axes,
-          type: 'scatter',
-          mode: 'lines+markers',
-          name: line,
-          legendgroup: line,
-          showlegend: panel === 0,
-          x: points.map((p) => p.x),
-          y: points.map((p) => meanStd(p.gaps).mean),
-          error_y: {
-            type: 'data',
-            array: points.map((p) => meanStd(p.gaps).std || 0),
-            visible: true,
-          },
-          line: { color: style.color },
-          marker: { ...style, size: 10 },
-        },
-        {
-          ...axes,
-          type: 'scatter',
-          mode: 'markers',
-          name: `${line}: one seed`,
-          legendgroup: line,
-          showlegend: false,
-          x: points.flatMap((p) => p.gaps.map(() => p.x)),
-          y: points.flatMap((p) => p.gaps),
-          marker: { ...style, size: 5, opacity: 0.45 },
-        },
-      ];
+      return gapTraces(points, axes, style, line, panel === 0);
     }),
   );
   const ys = traces.flatMap((t) => t.y).concat(0);
@@ -259,17 +279,7 @@ function regimeChart(cells: RegimeCell[], title: string): void {
         yanchor: 'bottom',
         showarrow: false,
       },
-      {
-        text: "↑ the paper's claim holds",
-        xref: `x${panel === 0 ? '' : 2} domain`,
-        yref: `y${panel === 0 ? '' : 2}`,
-        x: 0.02,
-        y: 0,
-        xanchor: 'left',
-        yanchor: 'bottom',
-        showarrow: false,
-        font: { size: 11 },
-      },
+      claimHolds(panel),
     ]),
     legend: { orientation: 'h', y: -0.28 },
     margin: { t: 118, r: 16, b: 120, l: 64 },
@@ -330,36 +340,7 @@ function axesChart(cells: RegimeCell[], title: string): void {
         .sort((a, b) => a.x - b.x);
       const axes = { xaxis: p === 0 ? 'x' : 'x2', yaxis: p === 0 ? 'y' : 'y2' };
       const style = { color: colors[i], symbol: i === 0 ? 'circle' : 'square' };
-      return [
-        {
-          ...axes,
-          type: 'scatter',
-          mode: 'lines+markers',
-          name: `${gap.claim} gap (${gap.gap})`,
-          legendgroup: gap.claim,
-          showlegend: p === 0,
-          x: points.map((point) => point.x),
-          y: points.map((point) => meanStd(point.gaps).mean),
-          error_y: {
-            type: 'data',
-            array: points.map((point) => meanStd(point.gaps).std || 0),
-            visible: true,
-          },
-          line: { color: style.color },
-          marker: { ...style, size: 10 },
-        },
-        {
-          ...axes,
-          type: 'scatter',
-          mode: 'markers',
-          name: `${gap.claim} gap: one seed`,
-          legendgroup: gap.claim,
-          showlegend: false,
-          x: points.flatMap((point) => point.gaps.map(() => point.x)),
-          y: points.flatMap((point) => point.gaps),
-          marker: { ...style, size: 5, opacity: 0.45 },
-        },
-      ];
+      return gapTraces(points, axes, style, `${gap.claim} gap (${gap.gap})`, p === 0);
     }),
   );
   const ys = traces.flatMap((t) => t.y).concat(0);
@@ -379,17 +360,7 @@ function axesChart(cells: RegimeCell[], title: string): void {
     xaxis2: xaxis([0.6, 1], panels[1] as (typeof panels)[number]),
     yaxis: { ...yaxis, anchor: 'x', title: { text: 'Bi-Real-18 − variant (points)' } },
     yaxis2: { ...yaxis, anchor: 'x2', matches: 'y' },
-    annotations: [0, 1].map((panel) => ({
-      text: "↑ the paper's claim holds",
-      xref: `x${panel === 0 ? '' : 2} domain`,
-      yref: `y${panel === 0 ? '' : 2}`,
-      x: 0.02,
-      y: 0,
-      xanchor: 'left',
-      yanchor: 'bottom',
-      showarrow: false,
-      font: { size: 11 },
-    })),
+    annotations: [0, 1].map(claimHolds),
     legend: { orientation: 'h', y: -0.25 },
     margin: { t: 80, r: 16, b: 110, l: 64 },
   });
