@@ -275,7 +275,7 @@ std::string isaName(dnnl::cpu_isa isa);
 // and so is dy once split into three bfloat16 parts, dy = hi + mid + lo (8 significant bits
 // each, float32's 24 in all; each remainder is exact in float32). Each product is then exact
 // and the sums run in float32: the same result as a float32 convolution up to the order of the
-// additions, on AMX's bfloat16 tiles, which multiply 16 times as fast as AVX-512's float32 FMAs.
+// additions, on AMX's bfloat16 tiles (at peak 16 times the multiplications of AVX-512's FMAs).
 // The three parts go in as 3 * cout channels of one convolution (dy's for dW, ±1 weights
 // repeated for dx), so that one oneDNN call sums them (dx) or three weight blocks are added (dW).
 

@@ -446,6 +446,7 @@ function binaryConv(lib: Addon, isa: NativeIsa): KernelFunc {
 export const BINARY_BACKWARD_ROUTES = ['auto', 'float32', 'split-bf16'] as const;
 export type BinaryBackwardRoute = (typeof BINARY_BACKWARD_ROUTES)[number];
 
+/** The route `BIREAL_BINARY_BACKWARD` names (`auto` when unset); any other value is an error. */
 export function binaryBackwardRoute(): BinaryBackwardRoute {
   const value = process.env['BIREAL_BINARY_BACKWARD'] ?? 'auto';
   if (!(BINARY_BACKWARD_ROUTES as readonly string[]).includes(value)) {
